@@ -1,0 +1,25 @@
+"""The interface every forward model implements."""
+
+import abc
+
+import equinox as eqx
+
+from ._grid import TimeGrid
+from ._system import SpinChain
+from ._traces import Traces
+
+
+class AbstractSolver(eqx.Module):
+    """A forward model: a spin chain and a time grid in, `Traces` out.
+
+    Concrete solvers implement `observables`, which returns the traces *without* the
+    phenomenological $T_2$ decay; `simulate` applies that in one place for every solver.
+    A solver is an immutable `eqx.Module`, so it can be passed through `jax.jit`.
+    """
+
+    @abc.abstractmethod
+    def observables(self, chain: SpinChain, grid: TimeGrid) -> Traces:
+        """The traces `mx`, `my`, `iz1` of `chain` on `grid`, without $T_2$ decay."""
+
+    def check(self, chain: SpinChain, grid: TimeGrid) -> None:
+        """Raise `ValueError` if this solver cannot handle `chain` on `grid`."""
