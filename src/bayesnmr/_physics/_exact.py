@@ -37,7 +37,7 @@ def estimate_cost(n_spins: int, n_times: int) -> tuple[float, float]:
     """
     dims = [math.comb(n_spins, k) for k in range(n_spins + 1)]
     flops = sum(10.0 * d**3 for d in dims)
-    flops += sum(4.0 * a * b * (n_times + a) for a, b in zip(dims[:-1], dims[1:]))
+    flops += sum(4.0 * a * b * (n_times + a) for a, b in zip(dims[:-1], dims[1:], strict=True))
     return flops / 20e9, 8.0 * 8 * max(dims) ** 2
 
 
@@ -93,9 +93,7 @@ class ExactSolver(AbstractSolver):
             z1 = np.asarray(sectors(n)[k].z[0])
             signal = make_transition_signal(_scale_rows(z1), times, same_block=True)
             iz = iz + signal(blocks[k])[0]
-        return Traces(
-            mx=re * norm_fid, my=im * norm_fid, iz1=iz * (4.0 / 2.0**n), grid=grid
-        )
+        return Traces(mx=re * norm_fid, my=im * norm_fid, iz1=iz * (4.0 / 2.0**n), grid=grid)
 
 
 def _gather_sum(table: np.ndarray):

@@ -25,7 +25,9 @@ class TimeGrid(eqx.Module):
         try:
             dt_f = float(dt)
         except (TypeError, ValueError):
-            raise ValueError(f"Argument `dt` must be a positive number of seconds, got {dt!r}.")
+            raise ValueError(
+                f"Argument `dt` must be a positive number of seconds, got {dt!r}."
+            ) from None
         if not np.isfinite(dt_f) or dt_f <= 0:
             raise ValueError(f"Argument `dt` must be a positive number of seconds, got {dt!r}.")
         self.n = int(n)

@@ -92,7 +92,10 @@ def raising_index(n_spins: int, k: int) -> np.ndarray:
     lo, hi = sectors(n_spins)[k], sectors(n_spins)[k + 1]
     ups = [[i for i in range(n_spins) if not (int(s) >> i) & 1] for s in lo.states]
     table = np.array(
-        [hi.index_of(np.array([int(s) | (1 << i) for i in up])) for s, up in zip(lo.states, ups)],
+        [
+            hi.index_of(np.array([int(s) | (1 << i) for i in up]))
+            for s, up in zip(lo.states, ups, strict=True)
+        ],
         dtype=np.int32,
     )
     return table.reshape(lo.dim, n_spins - k)

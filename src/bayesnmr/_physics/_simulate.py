@@ -1,5 +1,6 @@
 """The one entry point: `simulate(system, grid, solver)`."""
 
+import equinox as eqx
 import jax.numpy as jnp
 
 from ._exact import ExactSolver
@@ -9,9 +10,7 @@ from ._system import SpinChain
 from ._traces import Traces
 
 
-def simulate(
-    system: SpinChain, grid: TimeGrid, solver: AbstractSolver | None = None
-) -> Traces:
+def simulate(system: SpinChain, grid: TimeGrid, solver: AbstractSolver | None = None) -> Traces:
     r"""Simulate the FID and the local polarisation of a spin chain.
 
     **Arguments:**
@@ -44,7 +43,7 @@ def simulate(
             f"`bn.load_surrogate(...)`, but is {solver!r}."
         )
     solver.check(system, grid)
-    tr = solver.observables(system, grid)
+    tr = _observables(solver, system, grid)
     if system.t2_s is not None:
         decay = jnp.exp(-jnp.asarray(grid.times, dtype=tr.mx.dtype) / system.t2_s)
         tr = Traces(
@@ -57,3 +56,8 @@ def simulate(
             iz1_err=tr.iz1_err,
         )
     return tr
+
+
+@eqx.filter_jit
+def _observables(solver: AbstractSolver, system: SpinChain, grid: TimeGrid) -> Traces:
+    return solver.observables(system, grid)

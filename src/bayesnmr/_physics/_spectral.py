@@ -43,9 +43,11 @@ def phase_sum(
     Two real matrix products of size `(p, q) x (q, T)`: the dominant cost of a solve.
     """
     t = jnp.asarray(times, dtype=lam_p.dtype)
-    cq, sq = jnp.cos(lam_q[:, None] * t), jnp.sin(lam_q[:, None] * t)
-    cp, sp = jnp.cos(lam_p[:, None] * t), jnp.sin(lam_p[:, None] * t)
+    cq, sq = jnp.cos(lam_q[:, None] * t[None, :]), jnp.sin(lam_q[:, None] * t[None, :])
+    cp, sp = jnp.cos(lam_p[:, None] * t[None, :]), jnp.sin(lam_p[:, None] * t[None, :])
     wc, ws = w @ cq, w @ sq
+    lead = (1,) * (wc.ndim - 2)
+    cp, sp = cp.reshape(lead + cp.shape), sp.reshape(lead + sp.shape)
     re = jnp.sum(cp * wc + sp * ws, axis=-2)
     im = jnp.sum(sp * wc - cp * ws, axis=-2)
     return re, im

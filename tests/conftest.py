@@ -1,0 +1,24 @@
+import jax
+import numpy as np
+import pytest
+
+# Physics accuracy needs float64: an explicit choice of the tests, not of the package.
+jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(20260125)
+
+
+def random_chain(rng, n, per_bond=False, spread=100.0, jmax=20.0):
+    import bayesnmr as bn
+
+    offsets = rng.uniform(-spread, spread, n)
+    j = rng.uniform(0.0, jmax, n - 1) if per_bond else rng.uniform(0.0, jmax)
+    return bn.SpinChain(offsets, j)

@@ -1,0 +1,69 @@
+"""Cross-checks: exact vs Diffrax, exact vs a dense reference, exact vs QuTiP."""
+
+import numpy as np
+import pytest
+
+import bayesnmr as bn
+from conftest import random_chain
+from reference import dense_traces
+
+GRID = bn.TimeGrid(n=300, dt=1e-3)
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5])
+@pytest.mark.parametrize("per_bond", [False, True])
+def test_exact_vs_diffrax(rng, n, per_bond):
+    chain = random_chain(rng, n, per_bond)
+    exact = bn.simulate(chain, GRID)
+    lvn = bn.simulate(chain, GRID, solver=bn.DiffraxSolver())
+    for key in ("mx", "my", "iz1"):
+        np.testing.assert_allclose(getattr(exact, key), getattr(lvn, key), atol=1e-6)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6])
+@pytest.mark.parametrize("per_bond", [False, True])
+def test_exact_vs_dense_reference(rng, n, per_bond):
+    chain = random_chain(rng, n, per_bond)
+    grid = bn.TimeGrid(n=60, dt=5e-3)
+    ref = dense_traces(np.asarray(chain.offsets_hz), np.asarray(chain.bond_j_hz), grid.times)
+    tr = bn.simulate(chain, grid)
+    for key in ("mx", "my", "iz1"):
+        np.testing.assert_allclose(getattr(tr, key), ref[key], atol=1e-10)
+
+
+def test_strong_coupling_and_large_offset_vs_dense(rng):
+    # J larger than the offset differences, on top of a 5 kHz common offset.
+    offsets = 5000.0 + rng.uniform(-5, 5, 5)
+    chain = bn.SpinChain(offsets, rng.uniform(15, 25, 4))
+    grid = bn.TimeGrid(n=50, dt=2e-3)
+    ref = dense_traces(offsets, np.asarray(chain.bond_j_hz), grid.times)
+    tr = bn.simulate(chain, grid)
+    for key in ("mx", "my", "iz1"):
+        np.testing.assert_allclose(getattr(tr, key), ref[key], atol=1e-9)
+
+
+def test_exact_vs_qutip():
+    qutip = pytest.importorskip("qutip")
+    offsets, j = np.array([-30.0, 5.0, 40.0]), np.array([12.0, 7.0])
+    n = len(offsets)
+    ops = {
+        name: [qutip.tensor([f() if k == i else qutip.qeye(2) for k in range(n)]) for i in range(n)]
+        for name, f in (
+            ("x", lambda: qutip.sigmax() / 2),
+            ("y", lambda: qutip.sigmay() / 2),
+            ("z", lambda: qutip.sigmaz() / 2),
+        )
+    }
+    h = sum(2 * np.pi * offsets[i] * ops["z"][i] for i in range(n))
+    for b in range(n - 1):
+        h += 2 * np.pi * j[b] * sum(ops[a][b] * ops[a][b + 1] for a in "xyz")
+    grid = bn.TimeGrid(n=200, dt=1e-3)
+    fx, fy = sum(ops["x"]), sum(ops["y"])
+    opts = {"atol": 1e-12, "rtol": 1e-10, "nsteps": 100000}
+    res_x = qutip.mesolve(h, fx, grid.times, e_ops=[fx, fy], options=opts)
+    res_z = qutip.mesolve(h, ops["z"][0], grid.times, e_ops=[ops["z"][0]], options=opts)
+    norm_x, norm_z = (fx * fx).tr(), (ops["z"][0] ** 2).tr()
+    tr = bn.simulate(bn.SpinChain(offsets, j), grid)
+    np.testing.assert_allclose(tr.mx, np.real(res_x.expect[0]) / norm_x, atol=1e-6)
+    np.testing.assert_allclose(tr.my, np.real(res_x.expect[1]) / norm_x, atol=1e-6)
+    np.testing.assert_allclose(tr.iz1, np.real(res_z.expect[0]) / norm_z, atol=1e-6)
