@@ -1,23 +1,30 @@
-r"""Spectral sums over the eigenstates of $F_z$ sectors, with exact derivatives.
+r"""Spectral sums over the eigenstates of the $F_z$ sectors, with exact derivatives.
 
-Every observable of bayesnmr has the form
+Both observables are sums of terms
 
 $$O(t) = \mathrm{Tr}\left[e^{iH_p t} X e^{-iH_q t} X^\top\right]
-       = \sum_{i,a} |A_{ia}|^2 e^{i(\lambda_i - \mu_a) t},\qquad A = V_p^\top X V_q,$$
+       = \sum_{i,a} A_{ia}^2\, e^{i(\lambda_i - \mu_a) t},\qquad A = V_p^\top X V_q,$$
 
-where $H_p = V_p \Lambda V_p^\top$ and $H_q = V_q M V_q^\top$ are two sector blocks of the
-Hamiltonian (the same block for `iz1`) and $X$ a fixed operator block.
+where $H_p = V_p \Lambda V_p^\top$ and $H_q = V_q M V_q^\top$ are sector blocks of the
+Hamiltonian and $X$ a fixed operator block: $F_+$ between neighbouring sectors for the
+FID, $I_{1z}$ within one sector for `iz1`.
 
 Differentiating through `eigh` gives NaN where eigenvalues coincide (at $J = 0$ or equal
-offsets), although $O$ is a smooth function of the Hamiltonian. The JVP below is the
+offsets), although $O$ is a smooth function of the Hamiltonian. The JVP here is the
 Daleckii–Krein formula instead: the derivative of $e^{iHt}$ in the eigenbasis has
 entries $(e^{i\lambda_i t} - e^{i\lambda_j t})/(\lambda_i - \lambda_j)$, replaced by its
 limit $it\,e^{i\lambda_i t}$ where $|\lambda_i - \lambda_j|\,t_{\max}$ is below a
-threshold. It is linear in the tangent and built from ordinary JAX operations, so
-reverse mode, `vmap` and `jit` all work through it.
+threshold. With $\tilde M = M/\Delta$ off the degenerate pairs and $M^{d}$ on them
+($M = V^\top dH\, V$),
+
+$$dO(t) = S\big(A \circ (2\tilde M_p A - 2A\tilde M_q)\big)(t)
+        + it\, S\big(A \circ (M^d_p A - A M^d_q)\big)(t),$$
+
+with $S(W)(t) = \sum_{ia} W_{ia} e^{i(\lambda_i - \mu_a)t}$. It is linear in the tangent
+and made of ordinary JAX operations, so reverse mode, `vmap` and `jit` work through it.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -25,26 +32,49 @@ import numpy as np
 from jaxtyping import Array, Float
 
 
-def _eigh_centred(h: Float[Array, "d d"]) -> tuple[Array, Array]:
+def eigh_centred(h: Float[Array, "d d"]) -> tuple[Array, Array]:
     """`eigh` of a block after removing its mean diagonal (exactly), for accuracy."""
     shift = jnp.trace(h) / h.shape[0]
     lam, vec = jnp.linalg.eigh(h - shift * jnp.eye(h.shape[0], dtype=h.dtype))
     return lam + shift, vec
 
 
+def phase_table(lam: Float[Array, " d"], times: np.ndarray) -> tuple[Array, Array]:
+    r"""$\cos\lambda t$ and $\sin\lambda t$ at every time, each of shape `(d, T)`.
+
+    On a uniform grid $t_k = k\,\Delta t$ the table is built from
+    $e^{i\lambda(qm + j)\Delta t} = e^{i\lambda qm\Delta t}\, e^{i\lambda j\Delta t}$ with
+    $m \approx \sqrt{T}$, so it costs $2\sqrt{T}$ sines and cosines per eigenvalue instead
+    of $2T$ (transcendentals dominate the cost of small chains). The error of the
+    products is a few ulps.
+    """
+    n = times.size
+    dt = float(times[1] - times[0]) if n > 1 else 0.0
+    uniform = n > 1 and np.allclose(times, np.arange(n) * dt, rtol=0, atol=1e-15 * n * dt)
+    if not uniform or n < 16:
+        t = jnp.asarray(times, dtype=lam.dtype)[None, :]
+        return jnp.cos(lam[:, None] * t), jnp.sin(lam[:, None] * t)
+    m = int(np.ceil(np.sqrt(n)))
+    fine = lam[:, None] * jnp.asarray(np.arange(m) * dt, dtype=lam.dtype)[None, :]
+    coarse = lam[:, None] * jnp.asarray(np.arange(-(-n // m)) * m * dt, dtype=lam.dtype)[None, :]
+    cf, sf = jnp.cos(fine)[:, None, :], jnp.sin(fine)[:, None, :]
+    cc, sc = jnp.cos(coarse)[:, :, None], jnp.sin(coarse)[:, :, None]
+    cos = (cc * cf - sc * sf).reshape(lam.shape[0], -1)[:, :n]
+    sin = (sc * cf + cc * sf).reshape(lam.shape[0], -1)[:, :n]
+    return cos, sin
+
+
 def phase_sum(
     w: Float[Array, "... p q"],
-    lam_p: Float[Array, " p"],
-    lam_q: Float[Array, " q"],
-    times: np.ndarray,
+    table_p: tuple[Array, Array],
+    table_q: tuple[Array, Array],
 ) -> tuple[Array, Array]:
-    r"""$\sum_{i,a} W_{ia} e^{i(\lambda_i - \mu_a)t}$ at every time, as (real, imaginary).
+    r"""$S(W)(t) = \sum_{i,a} W_{ia} e^{i(\lambda_i - \mu_a)t}$ at every time, as (re, im).
 
-    Two real matrix products of size `(p, q) x (q, T)`: the dominant cost of a solve.
+    Takes the `phase_table`s of both blocks. Two real matrix products of size
+    `(p, q) x (q, T)` and a reduction over `p`.
     """
-    t = jnp.asarray(times, dtype=lam_p.dtype)
-    cq, sq = jnp.cos(lam_q[:, None] * t[None, :]), jnp.sin(lam_q[:, None] * t[None, :])
-    cp, sp = jnp.cos(lam_p[:, None] * t[None, :]), jnp.sin(lam_p[:, None] * t[None, :])
+    (cp, sp), (cq, sq) = table_p, table_q
     wc, ws = w @ cq, w @ sq
     lead = (1,) * (wc.ndim - 2)
     cp, sp = cp.reshape(lead + cp.shape), sp.reshape(lead + sp.shape)
@@ -53,58 +83,81 @@ def phase_sum(
     return re, im
 
 
-def _split(delta: Array, m: Array, tmax: float) -> tuple[Array, Array]:
-    """Divided-difference part $M/\\Delta$ and degenerate part of a tangent matrix."""
-    tol = 10.0 * float(np.sqrt(np.finfo(np.dtype(delta.dtype)).eps))
+def split_tangent(lam: Array, m: Array, tmax: float) -> tuple[Array, Array]:
+    r"""Split $M = V^\top dH\,V$ into $M/\Delta$ (separated pairs) and $M$ (degenerate)."""
+    delta = lam[:, None] - lam[None, :]
+    tol = 10.0 * float(np.sqrt(np.finfo(np.dtype(lam.dtype)).eps))
     degenerate = jnp.abs(delta) * tmax < tol
     safe = jnp.where(degenerate, 1.0, delta)
     return jnp.where(degenerate, 0.0, m / safe), jnp.where(degenerate, m, 0.0)
 
 
-def make_transition_signal(
-    apply_x: Callable[[Array], Array], times: np.ndarray, same_block: bool
-) -> Callable[..., tuple[Array, Array]]:
-    """Build $O(t)$ for one pair of sector blocks, with its Daleckii–Krein JVP.
+# A term of an observable: (p, q, amplitudes A from the eigenvectors of blocks p and q).
+Amplitudes = Callable[[Array, Array], Array]
+
+
+def make_spectral_observable(
+    groups: Sequence[Sequence[tuple[int, int, Amplitudes]]], times: np.ndarray
+) -> Callable[[Sequence[Array]], list[tuple[Array, Array]]]:
+    r"""Build several observables $\sum_{\text{terms}} O_{pq}(t)$ from all sector blocks.
 
     **Arguments:**
 
-    - `apply_x`: $V \\mapsto X V$, the fixed operator block applied to the columns of
-      the eigenvectors of block $q$.
+    - `groups`: one list of `(p, q, amplitudes)` terms per observable;
+      `amplitudes(V_p, V_q)` returns $A = V_p^\top X V_q$.
     - `times`: the output times in seconds (a NumPy constant).
-    - `same_block`: `True` when $H_p = H_q$ (then the function takes one block).
 
-    **Returns:** a function of the block(s) returning `(Re O(t), Im O(t))`.
+    **Returns:** a function of the list of blocks returning one `(Re O(t), Im O(t))`
+    pair per group. Each block is diagonalised once, however many terms use it.
     """
     t = np.asarray(times, dtype=np.float64)
     tmax = float(t[-1]) if t.size else 0.0
+    used = sorted({b for terms in groups for p, q, _ in terms for b in (p, q)})
 
-    def decompose(hp, hq):
-        lam_p, vp = _eigh_centred(hp)
-        lam_q, vq = (lam_p, vp) if same_block else _eigh_centred(hq)
-        a = vp.T @ apply_x(vq)
-        return lam_p, vp, lam_q, vq, a
+    def decompose(blocks):
+        eig = {b: eigh_centred(blocks[b]) for b in used}
+        tables = {b: phase_table(eig[b][0], t) for b in used}
+        amps = [[amp(eig[p][1], eig[q][1]) for p, q, amp in terms] for terms in groups]
+        return eig, tables, amps
 
-    def signal(hp, hq):
-        lam_p, _, lam_q, _, a = decompose(hp, hq)
-        return phase_sum(a * a, lam_p, lam_q, t)
+    def total(parts):
+        return sum(r for r, _ in parts), sum(i for _, i in parts)
 
-    def signal_jvp(primals, tangents):
-        hp, hq = primals
-        dhp, dhq = tangents
-        lam_p, vp, lam_q, vq, a = decompose(hp, hq)
-        mp_div, mp_deg = _split(lam_p[:, None] - lam_p[None, :], vp.T @ dhp @ vp, tmax)
-        mq_div, mq_deg = _split(lam_q[:, None] - lam_q[None, :], vq.T @ dhq @ vq, tmax)
-        w1 = a * (2.0 * (mp_div @ a) - 2.0 * (a @ mq_div))
-        w2 = a * (mp_deg @ a - a @ mq_deg)
+    def primal_sums(eig, tables, amps):
+        return [
+            total(
+                [
+                    phase_sum(a * a, tables[p], tables[q])
+                    for (p, q, _), a in zip(terms, ga, strict=True)
+                ]
+            )
+            for terms, ga in zip(groups, amps, strict=True)
+        ]
+
+    @jax.custom_jvp
+    def observable(blocks):
+        return primal_sums(*decompose(blocks))
+
+    @observable.defjvp
+    def observable_jvp(primals, tangents):
+        (blocks,), (dblocks,) = primals, tangents
+        eig, tables, amps = decompose(blocks)
+        split = {
+            b: split_tangent(eig[b][0], eig[b][1].T @ dblocks[b] @ eig[b][1], tmax) for b in used
+        }
         # The primal must not depend on the tangents, or reverse mode cannot linearise.
-        primal = phase_sum(a * a, lam_p, lam_q, t)
-        re, im = phase_sum(jnp.stack([w1, w2]), lam_p, lam_q, t)
-        tt = jnp.asarray(t, dtype=re.dtype)
-        # dO = S(w1) + i t S(w2)
-        return primal, (re[0] - tt * im[1], im[0] + tt * re[1])
+        primal = primal_sums(eig, tables, amps)
+        tt = jnp.asarray(t, dtype=eig[used[0]][0].dtype)
+        out = []
+        for terms, ga in zip(groups, amps, strict=True):
+            parts = []
+            for (p, q, _), a in zip(terms, ga, strict=True):
+                (div_p, deg_p), (div_q, deg_q) = split[p], split[q]
+                w1 = a * (2.0 * (div_p @ a) - 2.0 * (a @ div_q))
+                w2 = a * (deg_p @ a - a @ deg_q)
+                parts.append(phase_sum(jnp.stack([w1, w2]), tables[p], tables[q]))
+            re, im = total(parts)
+            out.append((re[0] - tt * im[1], im[0] + tt * re[1]))
+        return primal, out
 
-    core = jax.custom_jvp(signal)
-    core.defjvp(signal_jvp)
-    if same_block:
-        return lambda h: core(h, h)
-    return core
+    return observable
