@@ -1,0 +1,249 @@
+"""Wall time per trajectory against chain length N (the paper's Figure 1), measured.
+
+Methods, each on the same random chains (offsets U[-100, 100] Hz, J U[0, 20] Hz),
+T = 300 points at dt = 1 ms, FID and iz1, float64:
+
+- dense: what a user would write first. The full 2^N Hamiltonian in NumPy, one
+  `numpy.linalg.eigh`, and the spectral sums for both observables in the full space.
+- qutip: `qutip.mesolve` from both initial states, at tolerances that agree with the
+  exact solver to about 1e-6 (the observed error is recorded).
+- diffrax: bayesnmr's Liouville-von Neumann integrator (small N).
+- exact: bayesnmr's sector-eigh solver, jitted; warm time and compile time.
+- typicality / surrogate: added where they exist.
+
+Each (method, N) runs in its own process, so its peak memory (max RSS) is its own; a
+bare JAX process is measured too, as the baseline. Times are medians of repeats (warm
+for jitted methods). A method stops at the first N whose run exceeds `--limit` seconds.
+
+Writes `scaling.json` and `scaling.png` into `--out`.
+
+    uv run python benchmarks/scaling.py            # the full run (about 10 minutes)
+    uv run python benchmarks/scaling.py --quick    # N <= 6, one repeat: a smoke test
+"""
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, median_time, run_worker, write_json  # noqa: E402
+
+GRID_N, GRID_DT = 300, 1e-3
+
+
+def chain_params(n: int, seed: int = 0) -> tuple[np.ndarray, float]:
+    rng = np.random.default_rng(seed + n)
+    return rng.uniform(-100, 100, n), float(rng.uniform(0, 20))
+
+
+def dense_solve(offsets, j, times):
+    """Full-space eigh and spectral sums in NumPy: the first thing a user writes."""
+    from bayesnmr._physics._operators import hamiltonian_terms, spin_operators
+
+    n = len(offsets)
+    z, b = hamiltonian_terms(n)
+    iz, ip = spin_operators(n)
+    h = 2 * np.pi * (np.tensordot(offsets, z, 1) + j * b.sum(0))
+    lam, v = np.linalg.eigh(h)
+    fplus = v.T @ ip.sum(0) @ v
+    izv = v.T @ iz[0] @ v
+    phase = np.exp(1j * np.outer(lam, times))
+    fid = np.einsum("it,ij,jt->t", phase, fplus**2, phase.conj()) / (n * 2.0 ** (n - 1))
+    iz1 = np.einsum("it,ij,jt->t", phase, izv**2, phase.conj()).real * 4 / 2**n
+    return fid, iz1
+
+
+def qutip_solve(offsets, j, times):
+    import qutip
+
+    n = len(offsets)
+    one = {"x": qutip.sigmax() / 2, "y": qutip.sigmay() / 2, "z": qutip.sigmaz() / 2}
+    ops = {
+        a: [qutip.tensor([one[a] if k == i else qutip.qeye(2) for k in range(n)]) for i in range(n)]
+        for a in "xyz"
+    }
+    h = sum(2 * np.pi * offsets[i] * ops["z"][i] for i in range(n))
+    for bnd in range(n - 1):
+        h += 2 * np.pi * j * sum(ops[a][bnd] * ops[a][bnd + 1] for a in "xyz")
+    fx, fy = sum(ops["x"]), sum(ops["y"])
+    opts = {"atol": 1e-11, "rtol": 1e-9, "nsteps": 10**6}
+    rx = qutip.mesolve(h, fx, times, e_ops=[fx, fy], options=opts)
+    rz = qutip.mesolve(h, ops["z"][0], times, e_ops=[ops["z"][0]], options=opts)
+    norm = n * 2.0**n / 4
+    fid = (np.asarray(rx.expect[0]) + 1j * np.asarray(rx.expect[1])) / norm
+    return fid, np.real(rz.expect[0]) / (2.0**n / 4)
+
+
+def worker(method: str, n: int, repeats: int) -> dict:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import bayesnmr as bn
+
+    offsets, j = chain_params(n)
+    grid = bn.TimeGrid(GRID_N, GRID_DT)
+    result = {"method": method, "n": n}
+    if method == "baseline":
+        jax.numpy.ones(3).block_until_ready()
+        result["seconds"] = 0.0
+    elif method == "dense":
+        result["seconds"], result["times"] = median_time(
+            lambda: dense_solve(offsets, j, grid.times), repeats
+        )
+    elif method == "qutip":
+        result["seconds"], result["times"] = median_time(
+            lambda: qutip_solve(offsets, j, grid.times), repeats
+        )
+        fid, iz1 = qutip_solve(offsets, j, grid.times)
+        ref = bn.simulate(bn.SpinChain(offsets, j), grid)
+        result["max_error_vs_exact"] = float(
+            max(np.abs(fid - np.asarray(ref.fid)).max(), np.abs(iz1 - np.asarray(ref.iz1)).max())
+        )
+    elif method in ("exact", "diffrax"):
+        solver = bn.ExactSolver() if method == "exact" else bn.DiffraxSolver()
+        sim = jax.jit(lambda o, jj: bn.simulate(bn.SpinChain(o, jj), grid, solver=solver).as_array())
+        t0 = time.perf_counter()
+        sim(offsets, j).block_until_ready()
+        first = time.perf_counter() - t0
+        # Warm runs on other parameters of the same shape (no caching of results).
+        rng = np.random.default_rng(n)
+        params = [(rng.uniform(-100, 100, n), float(rng.uniform(0, 20))) for _ in range(repeats)]
+        it = iter(params)
+        result["seconds"], result["times"] = median_time(
+            lambda: sim(*next(it)).block_until_ready(), repeats
+        )
+        result["compile_seconds"] = max(first - result["seconds"], 0.0)
+    elif method == "exact_batch":
+        sim = jax.jit(
+            jax.vmap(lambda o, jj: bn.simulate(bn.SpinChain(o, jj), grid).as_array())
+        )
+        batch = 256
+        rng = np.random.default_rng(1)
+        o, jj = rng.uniform(-100, 100, (batch, n)), rng.uniform(0, 20, batch)
+        sim(o, jj).block_until_ready()
+        secs, _ = median_time(lambda: sim(o, jj).block_until_ready(), repeats)
+        result["seconds"] = secs / batch
+        result["trajectories_per_second"] = batch / secs
+    else:
+        raise ValueError(f"unknown method {method!r}")
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+METHOD_STYLE = {
+    "dense": ("dense 2^N eigh (NumPy)", "tab:gray", "s"),
+    "qutip": ("QuTiP mesolve", "tab:green", "^"),
+    "diffrax": ("bayesnmr DiffraxSolver", "tab:purple", "v"),
+    "exact": ("bayesnmr ExactSolver", "tab:blue", "o"),
+    "typicality": ("bayesnmr TypicalitySolver", "tab:orange", "D"),
+    "surrogate": ("surrogate (untrained timing)", "tab:red", "*"),
+}
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bayesnmr._io import save_figure
+
+    fig, ax = plt.subplots(figsize=(7, 4.8), constrained_layout=True)
+    for method, (label, color, marker) in METHOD_STYLE.items():
+        rows = [r for r in results["runs"] if r["method"] == method and "seconds" in r]
+        if not rows:
+            continue
+        ns = [r["n"] for r in rows]
+        ax.semilogy(ns, [r["seconds"] for r in rows], marker=marker, color=color, label=label)
+    ref = {r["method"]: r for r in results["runs"] if r.get("n") == 12 and "seconds" in r}
+    if "exact" in ref and "dense" in ref:
+        ratio = ref["dense"]["seconds"] / ref["exact"]["seconds"]
+        ax.annotate(
+            f"N = 12: exact {ratio:.0f}x faster than dense",
+            xy=(12, ref["exact"]["seconds"]),
+            xytext=(6.5, ref["exact"]["seconds"] * 30),
+            arrowprops={"arrowstyle": "->"},
+        )
+    ax.set(
+        xlabel="number of spins N",
+        ylabel="wall time per trajectory (s)",
+        title=f"FID + iz1, T = {GRID_N} points, float64, {results['machine']['cores']} CPU cores",
+    )
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    save_figure(fig, path)
+
+
+def main(args) -> dict:
+    script = Path(__file__).resolve()
+    max_n = 4 if args.quick else args.max_n
+    repeats = 1 if args.quick else args.repeats
+    plan = {
+        "dense": range(2, max_n + 1),
+        "qutip": range(2, min(max_n, 2 if args.quick else args.qutip_max_n) + 1),
+        "diffrax": range(2, min(max_n, 3 if args.quick else 7) + 1),
+        "exact": range(2, max_n + 1),
+    }
+    if args.typicality:
+        plan["typicality"] = range(8, args.typicality_max_n + 1, 2)
+
+    def measure(method, n, timeout):
+        # --quick measures in this process (fast, but peak memory is then shared).
+        if args.quick:
+            return worker(method, n, repeats)
+        return run_worker(script, [method, str(n), str(repeats)], timeout)
+
+    runs = [measure("baseline", 1, args.limit * 4)]
+    for method, ns in plan.items():
+        for n in ns:
+            res = measure(method, n, args.limit * (2 + repeats))
+            res.setdefault("method", method)
+            res.setdefault("n", n)
+            runs.append(res)
+            print(json.dumps(res), flush=True)
+            if "error" in res or res["seconds"] > args.limit:
+                break
+    if not args.quick:
+        res = run_worker(script, ["exact_batch", "8", str(repeats)], args.limit * 10)
+        runs.append(res)
+        print(json.dumps(res), flush=True)
+    results = {
+        "benchmark": "scaling",
+        "method": __doc__,
+        "grid": {"n": GRID_N, "dt": GRID_DT},
+        "quick": args.quick,
+        "machine": machine(),
+        "runs": runs,
+    }
+    out = Path(args.out)
+    write_json(out / "scaling.json", results)
+    plot(results, out / "scaling.png")
+    print(f"Wrote {out / 'scaling.json'} and {out / 'scaling.png'}")
+    return results
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="N <= 6 and one repeat (a smoke test)")
+    p.add_argument("--max-n", type=int, default=14)
+    p.add_argument("--qutip-max-n", type=int, default=10)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--limit", type=float, default=60.0, help="stop a method past this many seconds")
+    p.add_argument("--out", default="benchmarks/results")
+    p.add_argument("--typicality", action="store_true", help="also time TypicalitySolver")
+    p.add_argument("--typicality-max-n", type=int, default=20)
+    p.add_argument("--worker", nargs=3, metavar=("METHOD", "N", "REPEATS"), help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+if __name__ == "__main__":
+    a = parse_args()
+    if a.worker:
+        print(json.dumps(worker(a.worker[0], int(a.worker[1]), int(a.worker[2]))))
+    else:
+        main(a)
