@@ -106,7 +106,9 @@ def worker(method: str, n: int, repeats: int) -> dict:
         )
     elif method in ("exact", "diffrax"):
         solver = bn.ExactSolver() if method == "exact" else bn.DiffraxSolver()
-        sim = jax.jit(lambda o, jj: bn.simulate(bn.SpinChain(o, jj), grid, solver=solver).as_array())
+        sim = jax.jit(
+            lambda o, jj: bn.simulate(bn.SpinChain(o, jj), grid, solver=solver).as_array()
+        )
         t0 = time.perf_counter()
         sim(offsets, j).block_until_ready()
         first = time.perf_counter() - t0
@@ -119,9 +121,7 @@ def worker(method: str, n: int, repeats: int) -> dict:
         )
         result["compile_seconds"] = max(first - result["seconds"], 0.0)
     elif method == "exact_batch":
-        sim = jax.jit(
-            jax.vmap(lambda o, jj: bn.simulate(bn.SpinChain(o, jj), grid).as_array())
-        )
+        sim = jax.jit(jax.vmap(lambda o, jj: bn.simulate(bn.SpinChain(o, jj), grid).as_array()))
         batch = 256
         rng = np.random.default_rng(1)
         o, jj = rng.uniform(-100, 100, (batch, n)), rng.uniform(0, 20, batch)
@@ -228,7 +228,9 @@ def main(args) -> dict:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--quick", action="store_true", help="N <= 6 and one repeat (a smoke test)")
     p.add_argument("--max-n", type=int, default=14)
     p.add_argument("--qutip-max-n", type=int, default=10)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import bayesnmr as bn
+
 from conftest import random_chain
 from reference import dense_traces
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import bayesnmr as bn
+
 from conftest import random_chain
 
 GRID = bn.TimeGrid(n=300, dt=1e-3)

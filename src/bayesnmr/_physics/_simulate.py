@@ -43,6 +43,7 @@ def simulate(system: SpinChain, grid: TimeGrid, solver: AbstractSolver | None = 
             f"`bn.load_surrogate(...)`, but is {solver!r}."
         )
     solver.check(system, grid)
+    solver = solver.prepare(system, grid)
     tr = _observables(solver, system, grid)
     if system.t2_s is not None:
         decay = jnp.exp(-jnp.asarray(grid.times, dtype=tr.mx.dtype) / system.t2_s)

@@ -23,3 +23,10 @@ class AbstractSolver(eqx.Module):
 
     def check(self, chain: SpinChain, grid: TimeGrid) -> None:
         """Raise `ValueError` if this solver cannot handle `chain` on `grid`."""
+
+    def prepare(self, chain: SpinChain, grid: TimeGrid) -> "AbstractSolver":
+        """Return the solver to run, specialised with static facts about `chain`.
+
+        Called outside `jit`, on the values `simulate` was given; the default is `self`.
+        """
+        return self
