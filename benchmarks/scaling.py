@@ -120,6 +120,23 @@ def worker(method: str, n: int, repeats: int) -> dict:
             lambda: sim(*next(it)).block_until_ready(), repeats
         )
         result["compile_seconds"] = max(first - result["seconds"], 0.0)
+    elif method == "typicality":
+        solver = bn.TypicalitySolver(seed=1)
+        chain = bn.SpinChain(offsets, j)
+        t0 = time.perf_counter()
+        tr = bn.simulate(chain, grid, solver=solver)
+        tr.mx.block_until_ready()
+        result["seconds"] = time.perf_counter() - t0  # one cold call, compilation included
+        result["n_vectors"] = solver.vectors_for(n)
+        result["max_stderr"] = {
+            k: float(np.max(getattr(tr, k + "_err"))) for k in ("mx", "my", "iz1")
+        }
+        if n <= 14:
+            ref = bn.simulate(chain, grid)
+            result["max_error_vs_exact"] = {
+                "fid": float(np.abs(np.asarray(tr.fid - ref.fid)).max()),
+                "iz1": float(np.abs(np.asarray(tr.iz1 - ref.iz1)).max()),
+            }
     elif method == "exact_batch":
         sim = jax.jit(jax.vmap(lambda o, jj: bn.simulate(bn.SpinChain(o, jj), grid).as_array()))
         batch = 256
@@ -153,9 +170,11 @@ def plot(results: dict, path: Path) -> None:
 
     from bayesnmr._io import save_figure
 
-    fig, ax = plt.subplots(figsize=(7, 4.8), constrained_layout=True)
+    fig, (ax, ax_err) = plt.subplots(
+        1, 2, figsize=(12, 4.8), constrained_layout=True, width_ratios=[3, 2]
+    )
     for method, (label, color, marker) in METHOD_STYLE.items():
-        rows = [r for r in results["runs"] if r["method"] == method and "seconds" in r]
+        rows = [r for r in results["runs"] if r.get("method") == method and "seconds" in r]
         if not rows:
             continue
         ns = [r["n"] for r in rows]
@@ -166,7 +185,7 @@ def plot(results: dict, path: Path) -> None:
         ax.annotate(
             f"N = 12: exact {ratio:.0f}x faster than dense",
             xy=(12, ref["exact"]["seconds"]),
-            xytext=(6.5, ref["exact"]["seconds"] * 30),
+            xytext=(5, ref["exact"]["seconds"] * 30),
             arrowprops={"arrowstyle": "->"},
         )
     ax.set(
@@ -175,7 +194,32 @@ def plot(results: dict, path: Path) -> None:
         title=f"FID + iz1, T = {GRID_N} points, float64, {results['machine']['cores']} CPU cores",
     )
     ax.grid(alpha=0.3, which="both")
-    ax.legend()
+    ax.legend(fontsize=8)
+    typ = [r for r in results["runs"] if r.get("method") == "typicality" and "max_stderr" in r]
+    if typ:
+        ns = [r["n"] for r in typ]
+        ax_err.semilogy(
+            ns,
+            [r["max_stderr"]["mx"] for r in typ],
+            "D-",
+            color="tab:orange",
+            label="max reported s.e. (mx)",
+        )
+        measured = [
+            (r["n"], r["max_error_vs_exact"]["fid"]) for r in typ if "max_error_vs_exact" in r
+        ]
+        if measured:
+            ax_err.semilogy(
+                *zip(*measured, strict=True), "k.", ms=10, label="max |error| vs exact (FID)"
+            )
+        ax_err.axhline(0.01, color="gray", ls=":", label="1 %")
+        ax_err.set(
+            xlabel="number of spins N", ylabel="FID error", title="TypicalitySolver error band"
+        )
+        ax_err.grid(alpha=0.3, which="both")
+        ax_err.legend(fontsize=8)
+    else:
+        ax_err.set_axis_off()
     save_figure(fig, path)
 
 
@@ -201,12 +245,16 @@ def main(args) -> dict:
     runs = [measure("baseline", 1, args.limit * 4)]
     for method, ns in plan.items():
         for n in ns:
-            res = measure(method, n, args.limit * (2 + repeats))
+            timeout = (
+                2 * args.typicality_limit if method == "typicality" else args.limit * (2 + repeats)
+            )
+            res = measure(method, n, timeout)
             res.setdefault("method", method)
             res.setdefault("n", n)
             runs.append(res)
             print(json.dumps(res), flush=True)
-            if "error" in res or res["seconds"] > args.limit:
+            limit = args.typicality_limit if method == "typicality" else args.limit
+            if "error" in res or res["seconds"] > limit:
                 break
     if not args.quick:
         res = run_worker(script, ["exact_batch", "8", str(repeats)], args.limit * 10)
@@ -239,6 +287,8 @@ def parse_args(argv=None):
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--typicality", action="store_true", help="also time TypicalitySolver")
     p.add_argument("--typicality-max-n", type=int, default=20)
+    p.add_argument("--typicality-limit", type=float, default=300.0)
+    p.add_argument("--plot-only", action="store_true", help="redraw the PNG from the JSON in --out")
     p.add_argument("--worker", nargs=3, metavar=("METHOD", "N", "REPEATS"), help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -247,5 +297,7 @@ if __name__ == "__main__":
     a = parse_args()
     if a.worker:
         print(json.dumps(worker(a.worker[0], int(a.worker[1]), int(a.worker[2]))))
+    elif a.plot_only:
+        plot(json.loads((Path(a.out) / "scaling.json").read_text()), Path(a.out) / "scaling.png")
     else:
         main(a)

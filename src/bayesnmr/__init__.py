@@ -1,5 +1,19 @@
 """bayesnmr: fast, differentiable NMR spin dynamics, surrogates and Bayesian inference."""
 
+from ._inference._data import Dataset as Dataset
+from ._inference._data import load_dataset as load_dataset
+from ._inference._data import peak_offsets as peak_offsets
+from ._inference._data import save_dataset as save_dataset
+from ._inference._data import synthesize as synthesize
+from ._inference._fit import FitResult as FitResult
+from ._inference._fit import fit as fit
+from ._inference._model import Priors as Priors
+from ._inference._model import chain_model as chain_model
+from ._inference._nuts import ConvergenceWarning as ConvergenceWarning
+from ._inference._nuts import diagnose as diagnose
+from ._inference._nuts import load_posterior as load_posterior
+from ._inference._nuts import sample_posterior as sample_posterior
+from ._inference._nuts import save_posterior as save_posterior
 from ._physics._exact import ExactSolver as ExactSolver
 from ._physics._grid import TimeGrid as TimeGrid
 from ._physics._liouville import DiffraxSolver as DiffraxSolver
@@ -9,6 +23,8 @@ from ._physics._solver import AbstractSolver as AbstractSolver
 from ._physics._system import SpinChain as SpinChain
 from ._physics._traces import Traces as Traces
 from ._physics._typicality import TypicalitySolver as TypicalitySolver
+from ._plots import plot_posterior as plot_posterior
+from ._plots import plot_predictive as plot_predictive
 from ._plots import plot_traces as plot_traces
 
 __version__ = "0.1.0"

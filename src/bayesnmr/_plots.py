@@ -42,3 +42,113 @@ def plot_traces(traces: Traces, *, reference: Traces | None = None, title: str |
     if title:
         fig.suptitle(title)
     return fig
+
+
+def plot_predictive(dt, data, *, title: str | None = None):
+    """Posterior-predictive FID, spectrum and iz1 (median and 90% band) over the data.
+
+    **Arguments:** `dt`, a DataTree from `sample_posterior`; `data`, its `Dataset`.
+
+    **Returns:** the matplotlib `Figure`.
+    """
+    import matplotlib.pyplot as plt
+
+    pp = dt["posterior_predictive"]
+    t_ms = data.grid.times * 1e3
+    have_iz = data.iz1 is not None and "iz1" in pp
+    fig, axes = plt.subplots(3 if have_iz else 2, 1, figsize=(8, 8), constrained_layout=True)
+
+    def draws(name):
+        arr = np.asarray(pp[name])
+        return arr.reshape(-1, arr.shape[-1])
+
+    mx, my = draws("mx"), draws("my")
+    for ax, obs, pred, label in ((axes[0], data.mx, mx, "$m_x$"), (axes[0], data.my, my, "$m_y$")):
+        lo, med, hi = np.percentile(pred, [5, 50, 95], axis=0)
+        line = ax.plot(t_ms, med, lw=1, label=f"{label} posterior predictive")[0]
+        ax.fill_between(t_ms, lo, hi, color=line.get_color(), alpha=0.25, lw=0)
+        ax.plot(t_ms, obs, ".", ms=2, color=line.get_color(), alpha=0.6, label=f"{label} data")
+    axes[0].set(xlabel="time (ms)", ylabel="$M_+$", title="FID")
+    freqs = data.grid.frequencies_hz
+
+    def spectrum(re, im):
+        fid = re + 1j * im
+        fid[..., 0] *= 0.5
+        return np.fft.fftshift(np.fft.fft(fid, axis=-1), axes=-1).real * data.grid.dt
+
+    spec_pred = spectrum(mx, my)
+    lo, med, hi = np.percentile(spec_pred, [5, 50, 95], axis=0)
+    axes[1].plot(freqs, spectrum(data.mx.copy(), data.my.copy()), "k", lw=0.8, label="data")
+    axes[1].plot(freqs, med, "tab:red", lw=1, label="posterior predictive")
+    axes[1].fill_between(freqs, lo, hi, color="tab:red", alpha=0.25, lw=0)
+    axes[1].set(xlabel="frequency (Hz)", ylabel="Re spectrum", title="Spectrum")
+    live = freqs[np.abs(med) > 0.05 * np.abs(med).max()]
+    if live.size:
+        axes[1].set_xlim(live.min() - 30, live.max() + 30)
+    if have_iz:
+        pred = draws("iz1")
+        lo, med, hi = np.percentile(pred, [5, 50, 95], axis=0)
+        axes[2].plot(t_ms, data.iz1, ".", ms=2, color="k", alpha=0.6, label="data")
+        axes[2].plot(t_ms, med, "tab:green", lw=1, label="posterior predictive")
+        axes[2].fill_between(t_ms, lo, hi, color="tab:green", alpha=0.25, lw=0)
+        axes[2].set(
+            xlabel="time (ms)", ylabel=r"$\langle I_{1z}\rangle$", title="Local polarisation"
+        )
+    for ax in axes:
+        ax.legend(fontsize=7, loc="upper right")
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_posterior(dt, out_dir, *, truth: dict | None = None, prefix: str = "") -> list:
+    """The ArviZ figures of a posterior, saved as PNGs in `out_dir`.
+
+    Trace and rank plots, marginals (with the true values when `truth` is given, as
+    reference lines) and a pair plot, all drawn by ArviZ. **Returns** the paths.
+    """
+    from pathlib import Path
+
+    import arviz as az
+    import matplotlib.pyplot as plt
+
+    from ._io import save_figure
+
+    out = Path(out_dir)
+    paths = []
+    figures = {
+        "trace": lambda: az.plot_trace_dist(dt, backend="matplotlib"),
+        "rank": lambda: az.plot_rank(dt, backend="matplotlib"),
+        "marginals": lambda: az.plot_dist(dt, backend="matplotlib"),
+        "pair": lambda: az.plot_pair(dt, backend="matplotlib"),
+    }
+    for name, make in figures.items():
+        pc = make()
+        del pc  # ArviZ draws on a new matplotlib figure, which is now the current one
+        fig = plt.gcf()
+        if name == "marginals" and truth:
+            _mark_truth(fig, truth)
+        paths.append(save_figure(fig, out / f"{prefix}{name}.png"))
+        plt.close(fig)
+    return paths
+
+
+def _mark_truth(fig, truth: dict) -> None:
+    """Vertical lines at the true values on ArviZ marginal panels, matched by title."""
+    values = {}
+    for i, v in enumerate(np.atleast_1d(truth.get("offsets_hz", []))):
+        values[f"offsets_hz\n{i}"] = v
+        values[f"offsets_hz {i}"] = v
+    j = np.atleast_1d(truth.get("j_hz", []))
+    if j.size == 1:
+        values["j_hz"] = float(j[0])
+    for i, v in enumerate(j if j.size > 1 else []):
+        values[f"j_hz {i}"] = v
+    if truth.get("sigma") is not None:
+        values["sigma"] = truth["sigma"]
+    for ax in fig.axes:
+        title = ax.get_title().replace("[", " ").replace("]", "").strip()
+        for key, v in values.items():
+            if title == key or title.replace("\n", " ") == key.replace("\n", " "):
+                ax.axvline(v, color="k", ls="--", lw=1)

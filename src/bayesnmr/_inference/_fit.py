@@ -1,0 +1,234 @@
+"""Point estimates by gradient descent (optax L-BFGS), robust to the oscillating misfit."""
+
+import dataclasses
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .._physics._simulate import simulate
+from .._physics._solver import AbstractSolver
+from .._physics._system import SpinChain
+from ._data import Dataset, peak_offsets
+from ._model import Priors
+
+
+@dataclasses.dataclass(frozen=True)
+class FitResult:
+    """A point estimate.
+
+    **Fields:** `offsets_hz`, `j_hz` (the estimate, in Hz), `loss` (the final
+    least-squares misfit $\\frac12\\sum r^2$), `loss_history` (per step, of the chosen
+    start), `n_steps`, `seconds` (wall time after compilation), `start` (which start won),
+    `sigma` (the noise estimated from the residuals), and `covariance`, `stderr` (the
+    Laplace approximation over the free parameters, in the order of `names`).
+    """
+
+    offsets_hz: np.ndarray
+    j_hz: np.ndarray
+    loss: float
+    loss_history: np.ndarray
+    n_steps: int
+    seconds: float
+    start: int
+    sigma: float
+    names: list
+    covariance: np.ndarray | None = None
+
+    @property
+    def stderr(self) -> np.ndarray | None:
+        return None if self.covariance is None else np.sqrt(np.diag(self.covariance))
+
+
+class _Space:
+    """Free parameters <-> an unconstrained vector through a logistic map onto the boxes."""
+
+    def __init__(self, priors: Priors):
+        self.priors = priors
+        lo, hi, names = [], [], []
+        if "offsets_hz" not in priors.fixed:
+            lo += list(priors.offsets_hz[:, 0])
+            hi += list(priors.offsets_hz[:, 1])
+            names += [f"offsets_hz[{i}]" for i in range(priors.n_spins)]
+        if "j_hz" not in priors.fixed:
+            jb = priors.j_hz.reshape(-1, 2)
+            lo += list(jb[:, 0])
+            hi += list(jb[:, 1])
+            names += [f"j_hz[{i}]" for i in range(jb.shape[0])] if priors.per_bond else ["j_hz"]
+        self.lo, self.hi, self.names = np.array(lo), np.array(hi), names
+
+    def to_hz(self, u):
+        return self.lo + (self.hi - self.lo) * jax.nn.sigmoid(u)
+
+    def to_u(self, x):
+        p = np.clip((np.asarray(x) - self.lo) / (self.hi - self.lo), 1e-6, 1 - 1e-6)
+        return np.log(p) - np.log1p(-p)
+
+    def chain(self, x) -> SpinChain:
+        f, n = self.priors.fixed, self.priors.n_spins
+        k = 0
+        if "offsets_hz" in f:
+            nu = jnp.asarray(f["offsets_hz"], dtype=float)
+        else:
+            nu, k = x[:n], n
+        if "j_hz" in f:
+            j = jnp.asarray(f["j_hz"], dtype=float)
+        else:
+            j = x[k:] if self.priors.per_bond else x[k]
+        return SpinChain(nu, j)
+
+
+def _residual_loss(space, data: Dataset, solver, tau):
+    t = jnp.asarray(data.grid.times)
+    w = jnp.ones_like(t) if tau is None else jnp.exp(-t / tau)
+    obs = [jnp.asarray(data.mx), jnp.asarray(data.my)] + (
+        [] if data.iz1 is None else [jnp.asarray(data.iz1)]
+    )
+
+    def loss_hz(x):
+        tr = simulate(space.chain(x), data.grid, solver)
+        model = [tr.mx, tr.my] + ([] if data.iz1 is None else [tr.iz1])
+        return 0.5 * sum(jnp.sum(w * (m - o) ** 2) for m, o in zip(model, obs, strict=True))
+
+    return loss_hz
+
+
+def fit(
+    data: Dataset,
+    priors: Priors,
+    *,
+    solver: AbstractSolver | None = None,
+    init: dict | None = None,
+    n_starts: int = 8,
+    steps: int = 25,
+    broadening: tuple[float, ...] = (0.03, 0.1),
+    seed: int = 0,
+    laplace: bool = True,
+) -> FitResult:
+    """Least-squares point estimate of the free parameters, by optax L-BFGS.
+
+    The misfit of an FID oscillates in the parameters, with a false minimum every
+    ~$1/T$ Hz, so one descent from a poor start stops in the nearest one. `fit` therefore:
+
+    1. starts from the spectrum's peaks (or `init`) and from `n_starts - 1` random
+       points in the prior boxes, all at once (one `vmap`-ed batch);
+    2. descends first on line-broadened data, weighting residuals by $e^{-t/\\tau}$ for
+       each $\\tau$ in `broadening` (a smooth misfit), then on the full data;
+    3. keeps the start with the lowest final misfit.
+
+    With `n_starts=1` and `broadening=()` it is a plain L-BFGS descent from `init` (the
+    paper's experiment). The noise $\\sigma$ is not fitted; it is estimated from the
+    residuals, and `laplace=True` adds the Laplace covariance (the inverse Hessian of
+    $\\sum r^2 / 2\\sigma^2$ in Hz).
+
+    **Returns:** a `FitResult`.
+    """
+    if priors.n_spins != data.n_spins:
+        raise ValueError(
+            f"The priors are for {priors.n_spins} spins but the data for {data.n_spins}."
+        )
+    if n_starts < 1 or steps < 1:
+        raise ValueError(f"`n_starts` and `steps` must be >= 1, got {n_starts}, {steps}.")
+    priors.check_domain(solver)
+    space = _Space(priors)
+    if not space.names:
+        raise ValueError("Nothing to fit: every parameter is fixed in `priors.fixed`.")
+    first = _first_start(data, priors, space, init)
+    rng = np.random.default_rng(seed)
+    randoms = rng.uniform(space.lo, space.hi, (n_starts - 1, len(space.names)))
+    u0 = jnp.asarray(np.vstack([space.to_u(first)[None], space.to_u(randoms)])[:n_starts])
+
+    stages = [*broadening, None]
+    runs = []
+    for tau in stages:
+        loss_u = _unconstrained(space, _residual_loss(space, data, solver, tau))
+        runs.append(_lbfgs_batch(loss_u, steps))
+    full_loss = jax.jit(_unconstrained(space, _residual_loss(space, data, solver, None)))
+
+    def descend(u0):
+        u, histories = u0, []
+        for run in runs:
+            u, hist = run(u)
+            histories.append(hist)
+        return u, jnp.concatenate(histories, axis=1)
+
+    descend_jit = jax.jit(descend)
+    jax.block_until_ready(descend_jit(u0))  # compile, so `seconds` is the fit alone
+    t0 = time.perf_counter()
+    u, history = jax.block_until_ready(descend_jit(u0))
+    seconds = time.perf_counter() - t0
+    final = jax.vmap(full_loss)(u)
+    best = int(jnp.argmin(final))
+    x = np.asarray(space.to_hz(u[best]))
+    chain = space.chain(jnp.asarray(x))
+    n_obs = data.grid.n * (2 if data.iz1 is None else 3)
+    sigma = float(np.sqrt(2 * float(final[best]) / n_obs))
+    cov = None
+    if laplace:
+        loss_hz = _residual_loss(space, data, solver, None)
+        hess = np.asarray(jax.hessian(loss_hz)(jnp.asarray(x))) / sigma**2
+        cov = np.linalg.pinv(0.5 * (hess + hess.T))
+    return FitResult(
+        offsets_hz=np.asarray(chain.offsets_hz),
+        j_hz=np.asarray(chain.j_hz),
+        loss=float(final[best]),
+        loss_history=np.asarray(history[best]),
+        n_steps=len(stages) * steps,
+        seconds=seconds,
+        start=best,
+        sigma=sigma,
+        names=space.names,
+        covariance=cov,
+    )
+
+
+def _unconstrained(space, loss_hz):
+    return lambda u: loss_hz(space.to_hz(u))
+
+
+def _lbfgs_batch(loss, steps):
+    """`steps` L-BFGS iterations (zoom line search) for a batch of starts."""
+    opt = optax.lbfgs()
+    value_and_grad = optax.value_and_grad_from_state(loss)
+
+    def one(u):
+        def body(carry, _):
+            u, state = carry
+            value, grad = value_and_grad(u, state=state)
+            updates, state = opt.update(grad, state, u, value=value, grad=grad, value_fn=loss)
+            return (optax.apply_updates(u, updates), state), value
+
+        (u, _), hist = jax.lax.scan(body, (u, opt.init(u)), None, length=steps)
+        return u, hist
+
+    return jax.vmap(one)
+
+
+def _first_start(data, priors, space, init):
+    if init is not None:
+        parts = []
+        if "offsets_hz" not in priors.fixed:
+            parts.append(np.asarray(init["offsets_hz"], np.float64))
+        if "j_hz" not in priors.fixed:
+            parts.append(np.atleast_1d(np.asarray(init["j_hz"], np.float64)))
+        return np.concatenate(parts)
+    parts = []
+    if "offsets_hz" not in priors.fixed:
+        peaks = peak_offsets(data, priors.n_spins)
+        box = priors.offsets_hz
+        # Each spin's box takes the nearest peak inside it, else the box centre.
+        parts.append(
+            np.array(
+                [
+                    min(peaks, key=lambda p, b=b: abs(p - b.mean()))
+                    if np.any((peaks > b[0]) & (peaks < b[1]))
+                    else b.mean()
+                    for b in box
+                ]
+            )
+        )
+    if "j_hz" not in priors.fixed:
+        parts.append(priors.j_hz.reshape(-1, 2).mean(1))
+    return np.concatenate(parts)

@@ -1,0 +1,152 @@
+"""The NumPyro model of a spin chain, with any forward model."""
+
+import dataclasses
+
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+
+from .._physics._grid import TimeGrid
+from .._physics._simulate import simulate
+from .._physics._solver import AbstractSolver
+from .._physics._system import SpinChain
+from ._data import Dataset
+
+
+@dataclasses.dataclass(frozen=True)
+class Priors:
+    """Priors of a chain's parameters; any of them may be fixed to a known value.
+
+    **Fields:**
+
+    - `offsets_hz`: shape `(N, 2)`: a uniform box `[lo, hi]` in Hz for each offset.
+      Boxes that separate the spins (from the spectrum's peaks, say) also pick one of
+      the mirror-image modes of a FID-only posterior.
+    - `j_hz`: `(lo, hi)` for one coupling on every bond, or shape `(N - 1, 2)` for one
+      coupling per bond.
+    - `sigma_scale`: the scale of the half-normal prior on the noise $\\sigma$.
+    - `fixed`: known values that are not sampled: any of `offsets_hz` (an array of N),
+      `j_hz` and `sigma`.
+    """
+
+    offsets_hz: np.ndarray
+    j_hz: np.ndarray = dataclasses.field(default_factory=lambda: np.array([0.0, 25.0]))
+    sigma_scale: float = 0.1
+    fixed: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        off = np.asarray(self.offsets_hz, np.float64)
+        if off.ndim != 2 or off.shape[1] != 2 or off.shape[0] < 1:
+            raise ValueError(
+                f"Priors: `offsets_hz` must have shape (N, 2) (a [lo, hi] box per spin), "
+                f"but has shape {off.shape}."
+            )
+        j = np.asarray(self.j_hz, np.float64)
+        n = off.shape[0]
+        if not (j.shape == (2,) or j.shape == (n - 1, 2)):
+            raise ValueError(
+                f"Priors: `j_hz` must be (lo, hi) or have shape ({n - 1}, 2), but has shape "
+                f"{j.shape}."
+            )
+        for name, box in (("offsets_hz", off), ("j_hz", j)):
+            if not np.all(np.isfinite(box)) or np.any(box[..., 1] <= box[..., 0]):
+                raise ValueError(f"Priors: every `{name}` box needs finite lo < hi, got {box}.")
+        if not self.sigma_scale > 0:
+            raise ValueError(f"Priors: `sigma_scale` must be positive, got {self.sigma_scale}.")
+        unknown = set(self.fixed) - {"offsets_hz", "j_hz", "sigma"}
+        if unknown:
+            raise ValueError(
+                f"Priors: cannot fix {sorted(unknown)}; `fixed` takes offsets_hz, j_hz, sigma."
+            )
+        object.__setattr__(self, "offsets_hz", off)
+        object.__setattr__(self, "j_hz", j)
+
+    @property
+    def n_spins(self) -> int:
+        return self.offsets_hz.shape[0]
+
+    @property
+    def per_bond(self) -> bool:
+        return self.j_hz.ndim == 2
+
+    @classmethod
+    def around(
+        cls,
+        offsets_hz,
+        width_hz: float = 10.0,
+        j_hz=(0.0, 25.0),
+        sigma_scale: float = 0.1,
+        fixed: dict | None = None,
+    ) -> "Priors":
+        """Boxes of half-width `width_hz` around guessed offsets (spectrum peaks, say)."""
+        off = np.asarray(offsets_hz, np.float64)
+        return cls(
+            np.stack([off - width_hz, off + width_hz], -1),
+            np.asarray(j_hz),
+            sigma_scale,
+            fixed or {},
+        )
+
+    def free_names(self) -> list[str]:
+        return [k for k in ("offsets_hz", "j_hz", "sigma") if k not in self.fixed]
+
+    def check_domain(self, solver: AbstractSolver | None) -> None:
+        """With a surrogate, every box must lie inside its training domain."""
+        check = getattr(solver, "check_prior_boxes", None)
+        if check is not None:
+            check(self)
+
+
+def chain_model(
+    grid: TimeGrid,
+    priors: Priors,
+    solver: AbstractSolver | None = None,
+    mx=None,
+    my=None,
+    iz1=None,
+    observe_iz1: bool = True,
+):
+    """The NumPyro model: uniform boxes on offsets and J, half-normal on $\\sigma$,
+    Gaussian likelihood on `mx`, `my`, and `iz1` when `observe_iz1`.
+
+    `solver` is the forward model (the exact solver by default, or a surrogate).
+    """
+    f = priors.fixed
+    if "offsets_hz" in f:
+        nu = jnp.asarray(f["offsets_hz"], dtype=float)
+    else:
+        box = priors.offsets_hz
+        nu = numpyro.sample("offsets_hz", dist.Uniform(box[:, 0], box[:, 1]).to_event(1))
+    if "j_hz" in f:
+        j = jnp.asarray(f["j_hz"], dtype=float)
+    elif priors.per_bond:
+        j = numpyro.sample("j_hz", dist.Uniform(priors.j_hz[:, 0], priors.j_hz[:, 1]).to_event(1))
+    else:
+        j = numpyro.sample("j_hz", dist.Uniform(priors.j_hz[0], priors.j_hz[1]))
+    if "sigma" in f:
+        sigma = jnp.asarray(f["sigma"], dtype=float)
+    else:
+        sigma = numpyro.sample("sigma", dist.HalfNormal(priors.sigma_scale))
+    tr = simulate(SpinChain(nu, j), grid, solver)
+    numpyro.sample("mx", dist.Normal(tr.mx, sigma).to_event(1), obs=mx)
+    numpyro.sample("my", dist.Normal(tr.my, sigma).to_event(1), obs=my)
+    if observe_iz1:
+        numpyro.sample("iz1", dist.Normal(tr.iz1, sigma).to_event(1), obs=iz1)
+
+
+def model_kwargs(data: Dataset, priors: Priors, solver) -> dict:
+    if priors.n_spins != data.n_spins:
+        raise ValueError(
+            f"The priors are for {priors.n_spins} spins but the data for {data.n_spins}."
+        )
+    priors.check_domain(solver)
+    return {
+        "grid": data.grid,
+        "priors": priors,
+        "solver": solver,
+        "mx": jnp.asarray(data.mx),
+        "my": jnp.asarray(data.my),
+        "iz1": None if data.iz1 is None else jnp.asarray(data.iz1),
+        "observe_iz1": data.iz1 is not None,
+    }

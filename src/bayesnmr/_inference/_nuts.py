@@ -1,0 +1,159 @@
+"""NUTS posteriors as ArviZ DataTrees, and their diagnostics."""
+
+import os
+import warnings
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro.infer import MCMC, NUTS, Predictive, init_to_value
+
+from .._io import atomic_path
+from .._physics._solver import AbstractSolver
+from ._data import Dataset
+from ._model import Priors, chain_model, model_kwargs
+
+
+class ConvergenceWarning(UserWarning):
+    """A sampler diagnostic failed its threshold (R-hat, ESS or divergences)."""
+
+
+def sample_posterior(
+    data: Dataset,
+    priors: Priors,
+    *,
+    solver: AbstractSolver | None = None,
+    chains: int = 4,
+    warmup: int = 1000,
+    draws: int = 1000,
+    seed: int = 0,
+    chain_method: str = "sequential",
+    progress_bar: bool = True,
+    init: dict | None = None,
+    predictive_draws: int = 200,
+    target_accept: float = 0.9,
+):
+    """Sample the posterior of a chain's parameters with NUTS.
+
+    **Arguments:**
+
+    - `data`, `priors`: the `Dataset` and the `Priors`.
+    - `solver`: the forward model (exact by default, or a surrogate).
+    - `chains`, `warmup`, `draws`, `seed`: the usual; `chain_method` is NumPyro's
+      (`"sequential"`, `"vectorized"` or `"parallel"`).
+    - `init`: starting values (for example a `fit`'s `offsets_hz` and `j_hz`); chains
+      start there, spread by NumPyro's jitter during warmup. Without it, chains start
+      at random points of the prior.
+    - `predictive_draws`: posterior draws used for the posterior predictive.
+
+    **Returns:** an ArviZ `DataTree` with groups `posterior`, `sample_stats`,
+    `observed_data` and `posterior_predictive`.
+    """
+    import arviz as az
+
+    if chain_method not in ("sequential", "vectorized", "parallel"):
+        raise ValueError(
+            f"Argument `chain_method` must be 'sequential', 'vectorized' or 'parallel', "
+            f"got {chain_method!r}."
+        )
+    for name, value in (("chains", chains), ("warmup", warmup), ("draws", draws)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"Argument `{name}` must be a positive int, got {value!r}.")
+    kwargs = model_kwargs(data, priors, solver)
+    strategy = None
+    if init is not None:
+        values = {k: jnp.asarray(v) for k, v in init.items() if k not in priors.fixed}
+        strategy = init_to_value(values=values)
+    kernel = NUTS(
+        chain_model,
+        target_accept_prob=target_accept,
+        **({"init_strategy": strategy} if strategy else {}),
+    )
+    mcmc = MCMC(
+        kernel,
+        num_warmup=warmup,
+        num_samples=draws,
+        num_chains=chains,
+        chain_method=chain_method,
+        progress_bar=progress_bar,
+    )
+    mcmc.run(jax.random.PRNGKey(seed), **kwargs)
+    samples = mcmc.get_samples()
+    total = next(iter(samples.values())).shape[0]
+    keep = np.linspace(0, total - 1, min(predictive_draws, total)).astype(int)
+    thinned = {k: v[keep] for k, v in samples.items()}
+    pred_kwargs = dict(kwargs, mx=None, my=None, iz1=None)
+    predictive = Predictive(chain_model, posterior_samples=thinned)(
+        jax.random.PRNGKey(seed + 1), **pred_kwargs
+    )
+    predictive = {k: np.asarray(v)[None] for k, v in predictive.items() if k in ("mx", "my", "iz1")}
+    dt = az.from_numpyro(mcmc)
+    ppc = az.from_dict(
+        {"posterior_predictive": predictive},
+        dims={k: ["time"] for k in predictive},
+        coords={"time": data.grid.times},
+    )
+    dt["posterior_predictive"] = ppc["posterior_predictive"]
+    if "observed_data" in dt:
+        obs = dt["observed_data"].to_dataset()
+        renamed = {d: "time" for d in obs.dims}
+        dt["observed_data"] = obs.rename_dims(renamed).assign_coords(time=data.grid.times)
+    dt.attrs["n_spins"] = int(data.n_spins)
+    if data.truth:
+        dt.attrs["true_offsets_hz"] = np.asarray(data.truth["offsets_hz"], float)
+        dt.attrs["true_j_hz"] = np.atleast_1d(np.asarray(data.truth["j_hz"], float))
+        dt.attrs["true_sigma"] = float(data.truth["sigma"])
+    return dt
+
+
+def diagnose(dt, *, rhat_max: float = 1.01, ess_min: float = 400, warn: bool = True):
+    """The ArviZ summary table, and the list of failed checks.
+
+    Checks: R-hat $\\le$ `rhat_max`, bulk and tail ESS $\\ge$ `ess_min` for every
+    parameter, no divergent transitions. Each failure is also raised as a
+    `ConvergenceWarning` when `warn`.
+
+    **Returns:** `(summary, problems)`: a pandas DataFrame and a list of strings.
+    """
+    import arviz as az
+
+    summary = az.summary(dt, var_names=[v for v in dt.posterior.data_vars])
+    problems = []
+    for col, bad, what in (
+        ("r_hat", summary["r_hat"] > rhat_max, f"R-hat > {rhat_max}"),
+        ("ess_bulk", summary["ess_bulk"] < ess_min, f"bulk ESS < {ess_min:g}"),
+        ("ess_tail", summary["ess_tail"] < ess_min, f"tail ESS < {ess_min:g}"),
+    ):
+        if bool(np.any(bad)):
+            rows = ", ".join(f"{i} ({summary.loc[i, col]:.3g})" for i in summary.index[bad])
+            problems.append(f"{what} for {rows}")
+    divergences = int(np.asarray(dt.sample_stats["diverging"]).sum())
+    if divergences:
+        problems.append(
+            f"{divergences} divergent transitions; raise target_accept or reparametrise"
+        )
+    if warn:
+        for p in problems:
+            warnings.warn(p, ConvergenceWarning, stacklevel=2)
+    return summary, problems
+
+
+def save_posterior(dt, path: str | os.PathLike) -> Path:
+    """Write a posterior DataTree to NetCDF, atomically."""
+    with atomic_path(path) as tmp:
+        dt.to_netcdf(tmp, engine="h5netcdf")
+    return Path(path)
+
+
+def load_posterior(path: str | os.PathLike):
+    """Read a posterior written by `save_posterior`, with a clear error if it cannot."""
+    import xarray as xr
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No posterior file at {str(path)!r}.")
+    try:
+        return xr.open_datatree(path, engine="h5netcdf").load()
+    except Exception as err:
+        raise ValueError(f"Cannot read {str(path)!r} as a posterior NetCDF: {err}") from None
