@@ -235,6 +235,11 @@ def main(args) -> dict:
     }
     if args.typicality:
         plan["typicality"] = range(8, args.typicality_max_n + 1, 2)
+    batch = not args.quick
+    if args.methods:
+        wanted = args.methods.split(",")
+        plan = {m: ns for m, ns in plan.items() if m in wanted}
+        batch = "exact_batch" in wanted
 
     def measure(method, n, timeout):
         # --quick measures in this process (fast, but peak memory is then shared).
@@ -256,10 +261,16 @@ def main(args) -> dict:
             limit = args.typicality_limit if method == "typicality" else args.limit
             if "error" in res or res["seconds"] > limit:
                 break
-    if not args.quick:
+    if batch:
         res = run_worker(script, ["exact_batch", "8", str(repeats)], args.limit * 10)
         runs.append(res)
         print(json.dumps(res), flush=True)
+    out = Path(args.out)
+    if args.methods and (out / "scaling.json").exists():
+        # Re-measure some methods only: keep the other methods' runs from the last file.
+        old = json.loads((out / "scaling.json").read_text())
+        redone = {r.get("method") for r in runs}
+        runs = [r for r in old["runs"] if r.get("method") not in redone] + runs
     results = {
         "benchmark": "scaling",
         "method": __doc__,
@@ -268,7 +279,6 @@ def main(args) -> dict:
         "machine": machine(),
         "runs": runs,
     }
-    out = Path(args.out)
     write_json(out / "scaling.json", results)
     plot(results, out / "scaling.png")
     print(f"Wrote {out / 'scaling.json'} and {out / 'scaling.png'}")
@@ -288,6 +298,7 @@ def parse_args(argv=None):
     p.add_argument("--typicality", action="store_true", help="also time TypicalitySolver")
     p.add_argument("--typicality-max-n", type=int, default=20)
     p.add_argument("--typicality-limit", type=float, default=300.0)
+    p.add_argument("--methods", default="", help="comma-separated subset to re-measure")
     p.add_argument("--plot-only", action="store_true", help="redraw the PNG from the JSON in --out")
     p.add_argument("--worker", nargs=3, metavar=("METHOD", "N", "REPEATS"), help=argparse.SUPPRESS)
     return p.parse_args(argv)

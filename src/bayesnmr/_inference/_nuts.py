@@ -68,6 +68,7 @@ def sample_posterior(
     kernel = NUTS(
         chain_model,
         target_accept_prob=target_accept,
+        dense_mass=True,
         **({"init_strategy": strategy} if strategy else {}),
     )
     mcmc = MCMC(

@@ -1,0 +1,32 @@
+"""Every example runs with --quick (numpyro's test_examples style)."""
+
+import importlib.util
+import warnings
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_fig3_recover_j(tmp_path):
+    ex = _load("fig3_recover_j")
+    result = ex.main(ex.parse_args(["--quick", "--out", str(tmp_path)]))
+    assert abs(result["j_hz"] - 12.5) < 0.05
+    assert (tmp_path / "fig3_recover_j.png").is_file()
+
+
+def test_posterior(tmp_path):
+    import jax
+
+    ex = _load("posterior")
+    with jax.numpy_rank_promotion("allow"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tiny chains: diagnostics are expected to fail
+        post = ex.main(ex.parse_args(["--quick", "--out", str(tmp_path)]))
+    assert "posterior" in post.children
+    assert (tmp_path / "posterior.nc").is_file()
