@@ -89,32 +89,39 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sample(args: argparse.Namespace) -> int:
+def _sample_and_report(data, priors, start, args, out: Path, prefix: str = "", **kwargs) -> None:
+    """NUTS from a fit, the ArviZ summary and diagnostics, the posterior file and figures."""
     import bayesnmr as bn
 
     from ._io import save_figure
 
-    data = bn.load_dataset(args.data, n_spins=args.n_spins)
-    priors = _priors_for(data, args)
-    out = Path(args.out)
-    start = bn.fit(data, priors, laplace=False)
     dt = bn.sample_posterior(
         data,
         priors,
         chains=args.chains,
         warmup=args.warmup,
         draws=args.draws,
-        seed=args.seed,
+        seed=getattr(args, "seed", 0),
         init={"offsets_hz": start.offsets_hz, "j_hz": start.j_hz},
+        **kwargs,
     )
     summary, problems = bn.diagnose(dt, warn=False)
     print(summary.to_string())
     for p in problems:
         print(f"WARNING: {p}")
-    print(f"Wrote {bn.save_posterior(dt, out / 'posterior.nc')}")
-    for path in bn.plot_posterior(dt, out, truth=data.truth):
-        print(f"Wrote {path}")
-    print(f"Wrote {save_figure(bn.plot_predictive(dt, data), out / 'predictive.png')}")
+    print(f"Wrote {bn.save_posterior(dt, out / f'{prefix}posterior.nc')}")
+    paths = bn.plot_posterior(dt, out, truth=data.truth, prefix=prefix)
+    paths.append(save_figure(bn.plot_predictive(dt, data), out / f"{prefix}predictive.png"))
+    print("Wrote " + ", ".join(str(p) for p in paths))
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    import bayesnmr as bn
+
+    data = bn.load_dataset(args.data, n_spins=args.n_spins)
+    priors = _priors_for(data, args)
+    start = bn.fit(data, priors, laplace=False)
+    _sample_and_report(data, priors, start, args, Path(args.out))
     return 0
 
 
@@ -158,24 +165,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(
         f"4. NUTS posterior ({args.chains} chains x ({args.warmup} warmup + {args.draws} draws)):"
     )
-    dt = bn.sample_posterior(
-        data,
-        priors,
-        chains=args.chains,
-        warmup=args.warmup,
-        draws=args.draws,
-        init={"offsets_hz": res.offsets_hz, "j_hz": res.j_hz},
-        chain_method="vectorized",
-        progress_bar=False,
+    _sample_and_report(
+        data, priors, res, args, out, prefix="demo_", chain_method="vectorized", progress_bar=False
     )
-    summary, problems = bn.diagnose(dt, warn=False)
-    print(summary.to_string())
-    for p in problems:
-        print(f"   WARNING: {p}")
-    print(f"   Wrote {bn.save_posterior(dt, out / 'demo_posterior.nc')}")
-    paths = bn.plot_posterior(dt, out, truth=data.truth, prefix="demo_")
-    paths.append(save_figure(bn.plot_predictive(dt, data), out / "demo_predictive.png"))
-    print("   Wrote " + ", ".join(str(p) for p in paths))
     print(f"Done in {time.perf_counter() - t_start:.0f} s.")
     return 0
 
