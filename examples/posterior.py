@@ -25,17 +25,20 @@ def main(args):
         chain = bn.SpinChain([-40.0, -10.0, 20.0, 45.0], 12.5)
         data = bn.synthesize(chain, bn.TimeGrid(300, 1e-3), sigma=0.02, seed=args.seed)
     priors = bn.Priors.around(bn.peak_offsets(data, data.n_spins), 15.0, j_hz=(0.0, 25.0))
-    fit = bn.fit(data, priors, n_starts=2 if args.quick else 8, steps=10 if args.quick else 25)
+    if args.quick:
+        fit = bn.fit(data, priors, n_starts=1, steps=10, broadening=())
+    else:
+        fit = bn.fit(data, priors)
     print("fit:", fit.offsets_hz.round(3), float(fit.j_hz), "+-", fit.stderr.round(4))
     posterior = bn.sample_posterior(
         data,
         priors,
         chains=2 if args.quick else 4,
-        warmup=50 if args.quick else 1000,
-        draws=50 if args.quick else 1000,
+        warmup=30 if args.quick else 1000,
+        draws=30 if args.quick else 1000,
         seed=args.seed,
         init={"offsets_hz": fit.offsets_hz, "j_hz": fit.j_hz},
-        chain_method="vectorized",
+        chain_method="sequential" if args.quick else "vectorized",
         progress_bar=not args.quick,
     )
     summary, problems = bn.diagnose(posterior, warn=False)

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_simulate_then_fit(tmp_path, capsys):
     data = tmp_path / "d.nc"
     assert (
-        main(["simulate", "--offsets", "-30,25", "--j", "9", "--sigma", "0.01", "--out", str(data)])
+        main(["simulate", "--offsets=-30,25", "--j", "9", "--sigma", "0.01", "--out", str(data)])
         == 0
     )
     assert data.is_file()
@@ -43,7 +43,7 @@ def test_cli_errors_are_one_clear_line(tmp_path, capsys, monkeypatch, argv, mess
 
 def test_fit_with_wrong_number_of_offsets(tmp_path, capsys):
     data = tmp_path / "d.nc"
-    main(["simulate", "--offsets", "-30,25", "--j", "9", "--out", str(data)])
+    main(["simulate", "--offsets=-30,25", "--j", "9", "--out", str(data)])
     assert main(["fit", str(data), "--offsets", "1,2,3"]) == 2
     assert "gives 3 values but the data are for 2 spins" in capsys.readouterr().err
 

@@ -22,7 +22,8 @@ class FitResult:
     **Fields:** `offsets_hz`, `j_hz` (the estimate, in Hz), `loss` (the final
     least-squares misfit $\\frac12\\sum r^2$), `loss_history` (per step, of the chosen
     start), `n_steps`, `seconds` (wall time after compilation), `start` (which start won),
-    `sigma` (the noise estimated from the residuals), and `covariance`, `stderr` (the
+    `sigma` (the noise estimated from the residuals), `path` (the free parameters in Hz
+    after each step, in the order of `names`), and `covariance`, `stderr` (the
     Laplace approximation over the free parameters, in the order of `names`).
     """
 
@@ -35,6 +36,7 @@ class FitResult:
     start: int
     sigma: float
     names: list
+    path: np.ndarray
     covariance: np.ndarray | None = None
 
     @property
@@ -148,16 +150,17 @@ def fit(
     full_loss = jax.jit(_unconstrained(space, _residual_loss(space, data, solver, None)))
 
     def descend(u0):
-        u, histories = u0, []
+        u, histories, paths = u0, [], []
         for run in runs:
-            u, hist = run(u)
+            u, (hist, path) = run(u)
             histories.append(hist)
-        return u, jnp.concatenate(histories, axis=1)
+            paths.append(path)
+        return u, jnp.concatenate(histories, axis=1), jnp.concatenate(paths, axis=1)
 
     descend_jit = jax.jit(descend)
     jax.block_until_ready(descend_jit(u0))  # compile, so `seconds` is the fit alone
     t0 = time.perf_counter()
-    u, history = jax.block_until_ready(descend_jit(u0))
+    u, history, path = jax.block_until_ready(descend_jit(u0))
     seconds = time.perf_counter() - t0
     final = jax.vmap(full_loss)(u)
     best = int(jnp.argmin(final))
@@ -168,13 +171,14 @@ def fit(
     cov = None
     if laplace:
         loss_hz = _residual_loss(space, data, solver, None)
-        hess = np.asarray(jax.hessian(loss_hz)(jnp.asarray(x))) / sigma**2
+        hess = np.asarray(jax.jit(jax.hessian(loss_hz))(jnp.asarray(x))) / sigma**2
         cov = np.linalg.pinv(0.5 * (hess + hess.T))
     return FitResult(
         offsets_hz=np.asarray(chain.offsets_hz),
         j_hz=np.asarray(chain.j_hz),
         loss=float(final[best]),
         loss_history=np.asarray(history[best]),
+        path=np.asarray(jax.vmap(space.to_hz)(path[best])),
         n_steps=len(stages) * steps,
         seconds=seconds,
         start=best,
@@ -198,7 +202,8 @@ def _lbfgs_batch(loss, steps):
             u, state = carry
             value, grad = value_and_grad(u, state=state)
             updates, state = opt.update(grad, state, u, value=value, grad=grad, value_fn=loss)
-            return (optax.apply_updates(u, updates), state), value
+            u = optax.apply_updates(u, updates)
+            return (u, state), (value, u)
 
         (u, _), hist = jax.lax.scan(body, (u, opt.init(u)), None, length=steps)
         return u, hist
