@@ -37,7 +37,7 @@ def main(args):
         warmup=30 if args.quick else 1000,
         draws=30 if args.quick else 1000,
         seed=args.seed,
-        init={"offsets_hz": fit.offsets_hz, "j_hz": fit.j_hz},
+        init={"offsets_hz": fit.offsets_hz, "j_hz": fit.j_hz, "sigma": fit.sigma},
         chain_method="sequential" if args.quick else "vectorized",
         progress_bar=not args.quick,
     )

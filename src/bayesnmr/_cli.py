@@ -102,7 +102,7 @@ def _sample_and_report(data, priors, start, args, out: Path, prefix: str = "", *
         warmup=args.warmup,
         draws=args.draws,
         seed=getattr(args, "seed", 0),
-        init={"offsets_hz": start.offsets_hz, "j_hz": start.j_hz},
+        init={"offsets_hz": start.offsets_hz, "j_hz": start.j_hz, "sigma": start.sigma},
         **kwargs,
     )
     summary, problems = bn.diagnose(dt, warn=False)
