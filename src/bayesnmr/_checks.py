@@ -30,11 +30,3 @@ def check_positive(name: str, x, allow_zero: bool = False) -> None:
         if not np.all(ok) or not np.all(np.isfinite(arr)):
             what = "non-negative" if allow_zero else "positive"
             raise ValueError(f"Argument `{name}` must be finite and {what}, but is {x!r}.")
-
-
-def check_shape(name: str, x, shape: tuple[int, ...], hint: str = "") -> None:
-    if tuple(np.shape(x)) != tuple(shape):
-        raise ValueError(
-            f"Argument `{name}` must have shape {tuple(shape)}, but has shape "
-            f"{tuple(np.shape(x))}.{(' ' + hint) if hint else ''}"
-        )

@@ -7,7 +7,6 @@ the structure of a chain depends on $N$ only, and the parameters enter later as 
 """
 
 import functools
-import math
 
 import numpy as np
 
@@ -58,27 +57,6 @@ class Sector:
 def sectors(n_spins: int) -> tuple[Sector, ...]:
     """The $N + 1$ sectors of an $N$-spin chain, by number of spins down."""
     return tuple(Sector(n_spins, k) for k in range(n_spins + 1))
-
-
-@functools.cache
-def raising_block(n_spins: int, k: int) -> np.ndarray:
-    """The block of $F_+ = \\sum_i I_{i+}$ from sector $k + 1$ to sector $k$.
-
-    Returns a dense `(d_k, d_{k+1})` matrix of 0s and 1s.
-    """
-    lo, hi = sectors(n_spins)[k], sectors(n_spins)[k + 1]
-    block = np.zeros((lo.dim, hi.dim))
-    for i in range(n_spins):
-        down = (hi.states >> i) & 1 == 1
-        cols = np.nonzero(down)[0]
-        rows = lo.index_of(hi.states[cols] ^ (1 << i))
-        block[rows, cols] = 1.0
-    return block
-
-
-def largest_block(n_spins: int) -> int:
-    """The dimension of the largest sector, $\\binom{N}{\\lfloor N/2 \\rfloor}$."""
-    return math.comb(n_spins, n_spins // 2)
 
 
 @functools.cache

@@ -1,10 +1,7 @@
 """The spin system: a 1D chain of coupled spins-1/2."""
 
-import math
-
 import equinox as eqx
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, Float
 
 from .._checks import check_finite, check_positive, is_concrete
@@ -84,18 +81,3 @@ class SpinChain(eqx.Module):
     def theta(self) -> Float[Array, " p"]:
         r"""The flat parameter vector $\theta = (\nu_1 \dots \nu_N, J)$ (or per-bond $J$)."""
         return jnp.concatenate([self.offsets_hz, jnp.atleast_1d(self.j_hz)])
-
-
-def hilbert_dim(n_spins: int) -> int:
-    return 2**n_spins
-
-
-def sector_dims(n_spins: int) -> list[int]:
-    return [math.comb(n_spins, k) for k in range(n_spins + 1)]
-
-
-def as_numpy(chain: SpinChain) -> tuple[np.ndarray, np.ndarray]:
-    """Offsets and bond couplings as float64 NumPy arrays (for reference code)."""
-    return np.asarray(chain.offsets_hz, dtype=np.float64), np.asarray(
-        chain.bond_j_hz, dtype=np.float64
-    )
