@@ -1,5 +1,6 @@
 """Figures of traces: FID, spectrum and local polarisation."""
 
+import jax.numpy as jnp
 import numpy as np
 
 from ._physics._traces import Traces
@@ -71,10 +72,10 @@ def plot_predictive(dt, data, *, title: str | None = None):
     axes[0].set(xlabel="time (ms)", ylabel="$M_+$", title="FID")
     freqs = data.grid.frequencies_hz
 
-    def spectrum(re, im):
-        fid = re + 1j * im
-        fid[..., 0] *= 0.5
-        return np.fft.fftshift(np.fft.fft(fid, axis=-1), axes=-1).real * data.grid.dt
+    def spectrum(re, im):  # the same FFT convention as Traces.spectrum()
+        re, im = jnp.asarray(re), jnp.asarray(im)
+        tr = Traces(mx=re, my=im, iz1=jnp.zeros_like(re), grid=data.grid)
+        return np.asarray(tr.spectrum()).real
 
     spec_pred = spectrum(mx, my)
     lo, med, hi = np.percentile(spec_pred, [5, 50, 95], axis=0)

@@ -150,7 +150,7 @@ def load_dataset(path: str | os.PathLike, n_spins: int | None = None) -> Dataset
             f"{str(path)!r}: the times must be uniform and start at 0 (t_k = k dt), as "
             "bayesnmr's TimeGrid; resample the data first."
         )
-    n = int(ds.attrs.get("n_spins", n_spins or 0)) if n_spins is None else int(n_spins)
+    n = int(n_spins) if n_spins is not None else int(ds.attrs.get("n_spins", 0))
     if n < 1:
         raise ValueError(f"{str(path)!r} has no `n_spins` attribute; pass `n_spins`.")
     truth = None
