@@ -9,7 +9,11 @@ T = 300 points at dt = 1 ms, FID and iz1, float64:
   exact solver to about 1e-6 (the observed error is recorded).
 - diffrax: bayesnmr's Liouville-von Neumann integrator (small N).
 - exact: bayesnmr's sector-eigh solver, jitted; warm time and compile time.
-- typicality / surrogate: added where they exist.
+- typicality: the stochastic solver, one cold call.
+- surrogate_eigen / surrogate_mlp: one warm jitted call of each surrogate architecture
+  sized for N (eigen: width 256, depth 3; the MLP baseline: 3 x 512), timing only, with
+  initial weights; trained models and their accuracy: `surrogate.py`. The eigen head
+  stops at N = 10: at N = 12 its output layer would hold 3.5e8 weights.
 
 Each (method, N) runs in its own process, so its peak memory (max RSS) is its own; a
 bare JAX process is measured too, as the baseline. Times are medians of repeats (warm
@@ -80,6 +84,7 @@ def qutip_solve(offsets, j, times):
 
 
 def worker(method: str, n: int, repeats: int) -> dict:
+    import equinox as eqx
     import jax
 
     jax.config.update("jax_enable_x64", True)
@@ -137,6 +142,31 @@ def worker(method: str, n: int, repeats: int) -> dict:
                 "fid": float(np.abs(np.asarray(tr.fid - ref.fid)).max()),
                 "iz1": float(np.abs(np.asarray(tr.iz1 - ref.iz1)).max()),
             }
+    elif method in ("surrogate_eigen", "surrogate_mlp"):
+        # Timing only: the architecture sized for N, with its initial weights (the cost of
+        # a call does not depend on the values of the weights). The trained sizes and their
+        # accuracy are in benchmarks/results/surrogate.json.
+        from bayesnmr._surrogate._files import build_net
+
+        arch = method.removeprefix("surrogate_")
+        width, depth = (256, 3) if arch == "eigen" else (512, 3)
+        net = build_net(arch, bn.Domain(n), grid, width, depth, jax.random.key(0))
+        sur = bn.Surrogate(net)
+        sim = jax.jit(lambda o, jj: bn.simulate(bn.SpinChain(o, jj), grid, solver=sur).as_array())
+        t0 = time.perf_counter()
+        sim(offsets, j).block_until_ready()
+        first = time.perf_counter() - t0
+        rng = np.random.default_rng(n)
+        reps = max(repeats, 20)
+        params = [(rng.uniform(-100, 100, n), float(rng.uniform(0, 20))) for _ in range(reps)]
+        it = iter(params)
+        result["seconds"], result["times"] = median_time(
+            lambda: sim(*next(it)).block_until_ready(), reps
+        )
+        result["compile_seconds"] = max(first - result["seconds"], 0.0)
+        result["parameters"] = int(
+            sum(x.size for x in jax.tree.leaves(eqx.filter(net, eqx.is_array)))
+        )
     elif method == "exact_batch":
         sim = jax.jit(jax.vmap(lambda o, jj: bn.simulate(bn.SpinChain(o, jj), grid).as_array()))
         batch = 256
@@ -158,7 +188,8 @@ METHOD_STYLE = {
     "diffrax": ("bayesnmr DiffraxSolver", "tab:purple", "v"),
     "exact": ("bayesnmr ExactSolver", "tab:blue", "o"),
     "typicality": ("bayesnmr TypicalitySolver", "tab:orange", "D"),
-    "surrogate": ("surrogate (untrained timing)", "tab:red", "*"),
+    "surrogate_eigen": ("eigen surrogate (timing)", "tab:red", "*"),
+    "surrogate_mlp": ("MLP baseline (timing)", "tab:brown", "P"),
 }
 
 
@@ -190,6 +221,15 @@ def plot(results: dict, path: Path) -> None:
             xy=(n_ref, done[("exact", n_ref)]),
             xytext=(max(n_ref - 8, 2), done[("exact", n_ref)] * 30),
             arrowprops={"arrowstyle": "->"},
+        )
+    if ("surrogate_mlp", 12) in done and ("exact", 12) in done:
+        ratio = done[("exact", 12)] / done[("surrogate_mlp", 12)]
+        ax.annotate(
+            f"N = 12: MLP baseline {ratio:.0f}x faster than exact\n(timing only; it is inaccurate)",
+            xy=(12, done[("surrogate_mlp", 12)]),
+            xytext=(5, done[("surrogate_mlp", 12)] * 3),
+            arrowprops={"arrowstyle": "->"},
+            fontsize=8,
         )
     ax.set(
         xlabel="number of spins N",
@@ -238,6 +278,8 @@ def main(args) -> dict:
     }
     if args.typicality:
         plan["typicality"] = range(8, args.typicality_max_n + 1, 2)
+    plan["surrogate_eigen"] = range(2, min(max_n, 10) + 1, 2)
+    plan["surrogate_mlp"] = range(2, max(max_n, 12) + 1, 2) if not args.quick else range(2, 5, 2)
     batch = not args.quick
     if args.methods:
         wanted = args.methods.split(",")

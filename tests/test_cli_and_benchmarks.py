@@ -48,22 +48,61 @@ def test_fit_with_wrong_number_of_offsets(tmp_path, capsys):
     assert "gives 3 values but the data are for 2 spins" in capsys.readouterr().err
 
 
+def run_quick(script: str, out: Path, *extra: str) -> None:
+    """Run a benchmark's --quick mode in a fresh process, writing into `out`."""
+    argv = [sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--out", str(out)]
+    done = subprocess.run([*argv, *extra], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+
+
 def test_scaling_benchmark_quick(tmp_path):
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "scaling.py"),
-            "--quick",
-            "--out",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stderr
+    run_quick("scaling.py", tmp_path)
     results = json.loads((tmp_path / "scaling.json").read_text())
     methods = {r["method"] for r in results["runs"]}
-    assert {"dense", "qutip", "diffrax", "exact"} <= methods
+    assert {"dense", "qutip", "diffrax", "exact", "surrogate_eigen", "surrogate_mlp"} <= methods
     assert all(r["seconds"] > 0 for r in results["runs"] if r["method"] != "baseline")
     assert (tmp_path / "scaling.png").stat().st_size > 10_000
+
+
+def test_generate_train_evaluate(tmp_path, capsys):
+    data, model = tmp_path / "data", tmp_path / "m.bnsur"
+    common = ["--spins", "3", "--n", "40", "--dt", "0.002", "--shard-size", "20"]
+    assert main(["generate", *common, "--samples", "40", "--out", str(data)]) == 0
+    assert "2 shard(s) of 2 complete" in capsys.readouterr().out
+    argv = ["train", str(data), "--out", str(model), "--width", "16", "--depth", "2"]
+    assert main([*argv, "--frame-steps", "60", "--eval-every", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "Relative L2 error" in out and model.is_file()
+    assert (tmp_path / "m.bnsur.ckpt").is_file()
+    report, fig = tmp_path / "eval.json", tmp_path / "stability.png"
+    argv = ["evaluate", str(model), "--data", str(data), "--json", str(report), "--plot", str(fig)]
+    assert main(argv) == 0
+    assert json.loads(report.read_text())["n"] == 40
+    assert fig.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["evaluate", "chain5"], "No surrogate named 'chain5'"),
+        (["generate", "--out", "d", "--spins", "1"], "`n_spins` must be an integer >= 2"),
+        (["generate", "--out", "d", "--j-range", "5"], "`--j-range` takes two"),
+        (["train", "nowhere", "--out", "m.bnsur"], "no generated data"),
+    ],
+)
+def test_surrogate_cli_errors(tmp_path, capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_surrogate_benchmark_quick(tmp_path):
+    run_quick("surrogate.py", tmp_path, "--work", str(tmp_path / "work"))
+    results = json.loads((tmp_path / "surrogate.json").read_text())
+    assert set(results["models"]) == {"chain4", "mlp4"}
+    for report in results["models"].values():
+        assert report["speed"]["single_seconds"] > 0
+        assert 0 <= report["mx"]["median"] <= report["mx"]["p95"]
+    assert (tmp_path / "surrogate_stability.png").stat().st_size > 10_000

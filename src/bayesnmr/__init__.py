@@ -26,5 +26,17 @@ from ._physics._typicality import TypicalitySolver as TypicalitySolver
 from ._plots import plot_posterior as plot_posterior
 from ._plots import plot_predictive as plot_predictive
 from ._plots import plot_traces as plot_traces
+from ._surrogate._data import DataSpec as DataSpec
+from ._surrogate._data import generate_data as generate_data
+from ._surrogate._data import load_training_data as load_training_data
+from ._surrogate._domain import Domain as Domain
+from ._surrogate._evaluate import evaluate_surrogate as evaluate_surrogate
+from ._surrogate._evaluate import plot_stability as plot_stability
+from ._surrogate._files import load_surrogate as load_surrogate
+from ._surrogate._files import save_surrogate as save_surrogate
+from ._surrogate._solver import DomainWarning as DomainWarning
+from ._surrogate._solver import Surrogate as Surrogate
+from ._surrogate._train import TrainConfig as TrainConfig
+from ._surrogate._train import train_surrogate as train_surrogate
 
 __version__ = "0.1.0"

@@ -143,6 +143,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     check = bn.simulate(chain, grid, solver=bn.DiffraxSolver())
     diff = max(float(abs(getattr(tr, k) - getattr(check, k)).max()) for k in ("mx", "my", "iz1"))
     print(f"   max |exact - Diffrax| = {diff:.1e}")
+    sur = bn.load_surrogate("chain4")
+    approx = bn.simulate(chain, grid, solver=sur)
+    diff = max(float(abs(getattr(tr, k) - getattr(approx, k)).max()) for k in ("mx", "my", "iz1"))
+    print(f"   the shipped surrogate `chain4` (eigen-structured network): max |error| = {diff:.1e}")
     fig = plot_traces(tr, title="Default 4-spin chain")
     print(f"   Wrote {save_figure(fig, out / 'demo_traces.png')}")
     sigma = 0.02
@@ -150,25 +154,149 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"   Wrote {bn.save_dataset(data, out / 'demo_data.nc')} (noise sigma = {sigma})")
 
     print("2. Recover J from a wrong guess (the paper's experiment: offsets known, J from 5 Hz):")
-    known = bn.Priors.around(DEFAULT_OFFSETS, 10.0, fixed={"offsets_hz": DEFAULT_OFFSETS})
-    res = bn.fit(data, known, init={"j_hz": 5.0}, n_starts=1, broadening=(), steps=20)
-    print(f"   J = {float(res.j_hz):.4f} +- {res.stderr[0]:.4f} Hz after {res.n_steps} steps,")
-    print(f"   {res.seconds:.2f} s after compilation (truth {DEFAULT_J} Hz)")
+    known = bn.Priors.around(
+        DEFAULT_OFFSETS, 10.0, j_hz=(0.0, 20.0), fixed={"offsets_hz": DEFAULT_OFFSETS}
+    )
+    for name, solver in (("surrogate", sur), ("exact", None)):
+        res = bn.fit(
+            data, known, solver=solver, init={"j_hz": 5.0}, n_starts=1, broadening=(), steps=20
+        )
+        print(
+            f"   {name:>9}: J = {float(res.j_hz):.4f} +- {res.stderr[0]:.4f} Hz after "
+            f"{res.n_steps} steps, {res.seconds:.2f} s after compilation (truth {DEFAULT_J})"
+        )
 
-    print("3. Fit every offset and J jointly, starting from the spectrum's peaks:")
+    print("3. Fit every offset and J jointly (surrogate), starting from the spectrum's peaks:")
     peaks = bn.peak_offsets(data, 4)
-    priors = bn.Priors.around(peaks, 15.0)
+    priors = bn.Priors.around(peaks, 15.0, j_hz=(0.0, 20.0))
     print(f"   peaks at {np.round(peaks, 1).tolist()} Hz; priors: boxes of +-15 Hz around them")
-    res = bn.fit(data, priors)
+    res = bn.fit(data, priors, solver=sur)
     _print_fit(res)
 
     print(
-        f"4. NUTS posterior ({args.chains} chains x ({args.warmup} warmup + {args.draws} draws)):"
+        f"4. NUTS posterior with the surrogate "
+        f"({args.chains} chains x ({args.warmup} warmup + {args.draws} draws)):"
     )
     _sample_and_report(
-        data, priors, res, args, out, prefix="demo_", chain_method="vectorized", progress_bar=False
+        data,
+        priors,
+        res,
+        args,
+        out,
+        prefix="demo_",
+        solver=sur,
+        chain_method="vectorized",
+        progress_bar=False,
     )
     print(f"Done in {time.perf_counter() - t_start:.0f} s.")
+    return 0
+
+
+def _range(text: str, name: str) -> tuple[float, float]:
+    vals = _parse_floats(text, name)
+    if len(vals) != 2:
+        raise ValueError(f"`--{name}` takes two comma-separated numbers lo,hi, got {text!r}.")
+    return (vals[0], vals[1])
+
+
+def _shard_list(text: str) -> list[int] | None:
+    if not text:
+        return None
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.partition("-")
+            out += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+    except ValueError:
+        raise ValueError(
+            f"`--shards` takes indices and ranges like 0-9,12, got {text!r}."
+        ) from None
+    return out
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    import bayesnmr as bn
+
+    domain = bn.Domain(
+        args.spins, _range(args.offset_range, "offset-range"), _range(args.j_range, "j-range")
+    )
+    spec = bn.DataSpec(
+        domain, bn.TimeGrid(args.n, args.dt), args.samples, args.shard_size, args.seed
+    )
+    scheduler = None if args.dask is None else (args.dask or "local")
+    paths = bn.generate_data(
+        args.out, spec, shards=_shard_list(args.shards), batch=args.batch, scheduler=scheduler
+    )
+    print(f"{len(paths)} shard(s) of {spec.n_shards} complete in {args.out}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import bayesnmr as bn
+
+    config = bn.TrainConfig(
+        architecture=args.arch,
+        width=args.width,
+        depth=args.depth,
+        frame_steps=args.frame_steps,
+        trace_steps=args.trace_steps,
+        hard_fraction=args.hard_fraction,
+        val_fraction=args.val_fraction,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        eval_every=args.eval_every,
+        patience=args.patience,
+        seed=args.seed,
+    )
+    out = Path(args.out)
+    ckpt = Path(args.checkpoint) if args.checkpoint else out.with_name(out.name + ".ckpt")
+    command = "bayesnmr " + " ".join(sys.argv[1:]) if args.record_argv else None
+    sur = bn.train_surrogate(
+        args.data, config, checkpoint=ckpt, command=command, init=args.init or None
+    )
+    bn.save_surrogate(out, sur)
+    _print_accuracy(sur.metadata["validation"], "validation split")
+    print(f"Wrote {out} (checkpoint {ckpt} can be deleted)")
+    return 0
+
+
+def _print_accuracy(report: dict, what: str) -> None:
+    print(f"Relative L2 error over the trace, {what} ({report['n']} chains): median / p95")
+    for name in ("mx", "my", "iz1", "iz1_minus_1"):
+        r = report[name]
+        print(f"  {name:>12}: {r['median']:8.3%} / {r['p95']:8.3%}")
+    if "stability" in report:
+        st = ", ".join(f"{k} {v:.2f}" for k, v in report["stability"].items())
+        print(f"  late/early RMS error (last third / first third): {st}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    import bayesnmr as bn
+
+    from ._io import atomic_path, save_figure
+
+    sur = bn.load_surrogate(args.model)
+    if args.data:
+        _, thetas, traces = bn.load_training_data(args.data)
+        report = bn.evaluate_surrogate(sur, thetas=thetas, traces=traces)
+        what = f"data in {args.data}"
+    else:
+        rng = np.random.default_rng([args.seed, 999_983])
+        lo, hi = sur.domain.lower, sur.domain.upper
+        thetas = lo + (hi - lo) * rng.random((args.samples, lo.size))
+        traces = bn._surrogate._data.exact_traces(thetas, sur.grid, progress=True)
+        report = bn.evaluate_surrogate(sur, thetas=thetas, traces=traces)
+        what = f"{args.samples} fresh chains from the domain (seed {args.seed})"
+    _print_accuracy(report, what)
+    if args.json:
+        with atomic_path(args.json) as tmp:
+            tmp.write_text(json.dumps(report, indent=1))
+        print(f"Wrote {args.json}")
+    if args.plot:
+        fig = bn.plot_stability(sur, thetas[0], thetas[:1000], traces[:1000])
+        print(f"Wrote {save_figure(fig, args.plot)}")
     return 0
 
 
@@ -223,6 +351,62 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--draws", type=int, default=1000)
     sample.add_argument("--out", default="bayesnmr-posterior", help="output folder")
     sample.set_defaults(func=cmd_sample)
+
+    gen = sub.add_parser("generate", help="exact training trajectories, in resumable shards")
+    gen.add_argument("--spins", type=int, default=4, help="chain length N")
+    gen.add_argument("--samples", type=int, default=20000)
+    gen.add_argument("--out", required=True, help="output folder")
+    gen.add_argument("--shard-size", type=int, default=1000)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--shards", default="", help="only these shards, e.g. 0-9,12 (default all)")
+    gen.add_argument("--offset-range", default="-100,100", help="Hz (default %(default)s)")
+    gen.add_argument("--j-range", default="0,20", help="Hz (default %(default)s)")
+    gen.add_argument("--n", type=int, default=300, help="number of time points")
+    gen.add_argument("--dt", type=float, default=1e-3, help="time step in seconds")
+    gen.add_argument("--batch", type=int, default=256, help="trajectories per vmapped solve")
+    gen.add_argument(
+        "--dask",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="run the shards on Dask: a LocalCluster, or the scheduler at ADDRESS",
+    )
+    gen.set_defaults(func=cmd_generate)
+
+    train = sub.add_parser("train", help="train a surrogate on generated data")
+    train.add_argument("data", help="a folder from `bayesnmr generate`")
+    train.add_argument("--out", required=True, help="the surrogate file to write (.bnsur)")
+    train.add_argument("--arch", choices=["eigen", "mlp"], default="eigen")
+    train.add_argument("--width", type=int, default=256)
+    train.add_argument("--depth", type=int, default=3)
+    train.add_argument("--frame-steps", type=int, default=30000, help="eigen: label-free stage")
+    train.add_argument("--trace-steps", type=int, default=0, help="steps on the exact traces")
+    train.add_argument("--hard-fraction", type=float, default=0.3, help="eigen: strong coupling")
+    train.add_argument("--val-fraction", type=float, default=0.1, help="held out for validation")
+    train.add_argument("--batch-size", type=int, default=256)
+    train.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
+    train.add_argument("--eval-every", type=int, default=500)
+    train.add_argument("--patience", type=int, default=20, help="validations without gain")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--checkpoint", default="", help="default: OUT.ckpt; resumes if present")
+    train.add_argument("--init", default="", help="start from this surrogate's weights")
+    train.add_argument(
+        "--no-record-argv",
+        dest="record_argv",
+        action="store_false",
+        help="do not store the command line in the file",
+    )
+    train.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("evaluate", help="a surrogate against the exact solver")
+    ev.add_argument("model", help="a shipped name (chain4, chain8) or a .bnsur file")
+    ev.add_argument("--data", default="", help="a generated folder (default: fresh samples)")
+    ev.add_argument("--samples", type=int, default=1000)
+    ev.add_argument("--seed", type=int, default=12345)
+    ev.add_argument("--json", default="", help="write the figures to this JSON file")
+    ev.add_argument("--plot", default="", help="write the stability figure to this PNG")
+    ev.set_defaults(func=cmd_evaluate)
     return parser
 
 

@@ -1,0 +1,82 @@
+"""The parameter box a surrogate is trained on, and may be used in."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+class Domain(eqx.Module):
+    r"""A box of parameters $\theta = (\nu_1 \dots \nu_N, J)$: one range for every offset
+    and one for the (uniform) coupling, all in Hz.
+
+    **Arguments:**
+
+    - `n_spins`: the chain length $N$.
+    - `offsets_hz`: `(lo, hi)`, the range of every offset (default `(-100, 100)`).
+    - `j_hz`: `(lo, hi)`, the range of $J$ (default `(0, 20)`).
+
+    Training draws $\theta$ uniformly from the box. A surrogate refuses (or warns about)
+    parameters outside it: a network is not to be trusted where it has seen no data.
+    """
+
+    n_spins: int = eqx.field(static=True)
+    offsets_hz: tuple[float, float] = eqx.field(static=True, default=(-100.0, 100.0))
+    j_hz: tuple[float, float] = eqx.field(static=True, default=(0.0, 20.0))
+
+    def __init__(self, n_spins: int, offsets_hz=(-100.0, 100.0), j_hz=(0.0, 20.0)):
+        if isinstance(n_spins, bool) or not isinstance(n_spins, int | np.integer) or n_spins < 2:
+            raise ValueError(
+                f"Argument `n_spins` must be an integer >= 2 (a surrogate needs a coupled "
+                f"chain), but is {n_spins!r}."
+            )
+        self.n_spins = int(n_spins)
+        self.offsets_hz = _box("offsets_hz", offsets_hz)
+        self.j_hz = _box("j_hz", j_hz)
+        if self.j_hz[0] < 0:
+            raise ValueError(f"Argument `j_hz` must have lo >= 0 Hz, got {self.j_hz}.")
+
+    @property
+    def n_params(self) -> int:
+        return self.n_spins + 1
+
+    @property
+    def lower(self) -> np.ndarray:
+        return np.array([self.offsets_hz[0]] * self.n_spins + [self.j_hz[0]])
+
+    @property
+    def upper(self) -> np.ndarray:
+        return np.array([self.offsets_hz[1]] * self.n_spins + [self.j_hz[1]])
+
+    def sample(self, key, n: int, dtype=jnp.float32) -> jax.Array:
+        """`n` parameter vectors drawn uniformly from the box, shape `(n, N + 1)`."""
+        u = jax.random.uniform(key, (n, self.n_params), dtype=dtype)
+        lo, hi = jnp.asarray(self.lower, dtype)[None], jnp.asarray(self.upper, dtype)[None]
+        return lo + (hi - lo) * u
+
+    def outside(self, theta) -> list[str]:
+        """A description of every entry of concrete `theta` outside the box (empty if none)."""
+        theta = np.asarray(theta, np.float64)
+        names = [f"offsets_hz[{i}]" for i in range(self.n_spins)] + ["j_hz"]
+        out = []
+        for name, v, lo, hi in zip(names, theta, self.lower, self.upper, strict=True):
+            if not lo <= v <= hi:
+                out.append(f"{name} = {v:.4g} Hz is outside [{lo:g}, {hi:g}]")
+        return out
+
+    def to_dict(self) -> dict:
+        return {"n_spins": self.n_spins, "offsets_hz": self.offsets_hz, "j_hz": self.j_hz}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Domain":
+        return cls(int(d["n_spins"]), tuple(d["offsets_hz"]), tuple(d["j_hz"]))
+
+
+def _box(name: str, box) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in box)
+    except (TypeError, ValueError):
+        raise ValueError(f"Argument `{name}` must be a pair (lo, hi) in Hz, got {box!r}.") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ValueError(f"Argument `{name}` must have finite lo < hi, got {box!r}.")
+    return (lo, hi)

@@ -1,0 +1,143 @@
+"""A trained network as a forward model with the exact solver's interface."""
+
+import json
+import warnings
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+
+from .._checks import is_concrete
+from .._physics._grid import TimeGrid
+from .._physics._solver import AbstractSolver
+from .._physics._system import SpinChain
+from .._physics._traces import Traces
+from ._domain import Domain
+from ._nets import ARCHITECTURES, EigenNet, MLPNet
+
+
+class DomainWarning(UserWarning):
+    """A surrogate was called outside its training domain and asked only to warn."""
+
+
+class Surrogate(AbstractSolver):
+    """A trained surrogate: `simulate(chain, grid, solver=surrogate)` gives `Traces`.
+
+    Get one from `bn.load_surrogate` (a shipped model by name, or a saved file) or from
+    `bn.train_surrogate`. It serves one chain length and one `TimeGrid`, on the
+    parameter box (`domain`) it was trained on. Calls outside that box raise
+    `ValueError`, or warn with `DomainWarning` after `.with_domain_check("warn")`;
+    the check sees concrete parameters only, so under `jit` or inside NumPyro the
+    prior boxes are checked instead (`check_prior_boxes`).
+
+    **Attributes:** `net` (the Equinox network), `domain`, `grid`, `architecture`
+    (`"eigen"` or `"mlp"`), `info` (a JSON string: hyperparameters, training record).
+    """
+
+    net: EigenNet | MLPNet
+    on_domain_error: str = eqx.field(static=True, default="raise")
+    info: str = eqx.field(static=True, default="{}")
+
+    @property
+    def domain(self) -> Domain:
+        return self.net.domain
+
+    @property
+    def grid(self) -> TimeGrid:
+        return self.net.grid
+
+    @property
+    def n_spins(self) -> int:
+        return self.net.domain.n_spins
+
+    @property
+    def architecture(self) -> str:
+        return next(k for k, v in ARCHITECTURES.items() if isinstance(self.net, v))
+
+    @property
+    def metadata(self) -> dict:
+        return json.loads(self.info)
+
+    def with_domain_check(self, mode: str) -> "Surrogate":
+        """A copy that, outside the domain, raises (`"raise"`) or warns (`"warn"`)."""
+        if mode not in ("raise", "warn"):
+            raise ValueError(f"Argument `mode` must be 'raise' or 'warn', got {mode!r}.")
+        return Surrogate(self.net, mode, self.info)
+
+    def check(self, chain: SpinChain, grid: TimeGrid) -> None:
+        n = self.n_spins
+        if chain.n_spins != n:
+            raise ValueError(
+                f"This surrogate was trained for chains of {n} spins, but the chain has "
+                f"{chain.n_spins}. Load a surrogate for {chain.n_spins} spins, train one "
+                "(`bayesnmr train`), or use `bn.ExactSolver()`."
+            )
+        if (grid.n, grid.dt) != (self.grid.n, self.grid.dt):
+            raise ValueError(
+                f"This surrogate was trained on TimeGrid(n={self.grid.n}, "
+                f"dt={self.grid.dt:g}) but was asked for TimeGrid(n={grid.n}, "
+                f"dt={grid.dt:g}). Resample the data onto its grid, or use an exact solver."
+            )
+        if chain.j_hz.ndim != 0:
+            raise ValueError(
+                "This surrogate takes one coupling J for every bond, but the chain has "
+                "per-bond couplings. Use `bn.ExactSolver()` for per-bond J."
+            )
+        theta = chain.theta()
+        if is_concrete(theta):
+            self._report(self.domain.outside(theta), "the chain")
+
+    def check_prior_boxes(self, priors) -> None:
+        """Refuse priors that reach outside the training domain (used by inference)."""
+        if priors.per_bond:
+            raise ValueError(
+                "This surrogate takes one coupling J for every bond; the priors have "
+                "per-bond couplings. Use one `j_hz` box, or `bn.ExactSolver()`."
+            )
+        if priors.n_spins != self.n_spins:
+            raise ValueError(
+                f"The priors are for {priors.n_spins} spins but the surrogate serves "
+                f"{self.n_spins}."
+            )
+        problems = []
+        olo, ohi = self.domain.offsets_hz
+        jlo, jhi = self.domain.j_hz
+        fixed = priors.fixed
+        if "offsets_hz" in fixed:
+            bad = self.domain.outside(np.r_[np.asarray(fixed["offsets_hz"]), jlo])
+            problems += [f"fixed {p}" for p in bad]
+        else:
+            for i, (lo, hi) in enumerate(priors.offsets_hz):
+                if lo < olo or hi > ohi:
+                    problems.append(
+                        f"prior box offsets_hz[{i}] = [{lo:g}, {hi:g}] reaches outside "
+                        f"[{olo:g}, {ohi:g}]"
+                    )
+        if "j_hz" in fixed:
+            jv = float(np.asarray(fixed["j_hz"]))
+            if not jlo <= jv <= jhi:
+                problems.append(f"fixed j_hz = {jv:g} Hz is outside [{jlo:g}, {jhi:g}]")
+        elif priors.j_hz[0] < jlo or priors.j_hz[1] > jhi:
+            problems.append(
+                f"prior box j_hz = [{priors.j_hz[0]:g}, {priors.j_hz[1]:g}] reaches outside "
+                f"[{jlo:g}, {jhi:g}]"
+            )
+        self._report(problems, "the priors")
+
+    def _report(self, problems: list[str], what: str) -> None:
+        if not problems:
+            return
+        msg = (
+            f"Surrogate domain: {what}: " + "; ".join(problems) + ". The surrogate was "
+            "trained only inside that box; narrow the priors, use `bn.ExactSolver()`, or "
+            "train a surrogate on a wider domain."
+        )
+        if self.on_domain_error == "warn":
+            warnings.warn(msg, DomainWarning, stacklevel=4)
+        else:
+            raise ValueError(msg)
+
+    def observables(self, chain: SpinChain, grid: TimeGrid) -> Traces:
+        theta = jnp.concatenate([chain.offsets_hz, chain.j_hz[None]])
+        y = self.net(theta)
+        return Traces(mx=y[0], my=y[1], iz1=y[2], grid=grid)
