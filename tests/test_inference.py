@@ -154,6 +154,57 @@ def test_nuts_matches_grid_posterior_n2():
         assert abs(samples.std() - sd) < 0.1 * sd
 
 
+def test_marginal_sigma_matches_grid_posterior_n2():
+    # sigma unknown and integrated out (Jeffreys prior): the (nu_2, J) posterior is
+    # RSS^(-n/2) on a grid, and sigma | theta ~ InvGamma(n/2, RSS/2), so its posterior
+    # mean is the grid average of sqrt(RSS/2) Gamma(n/2 - 1/2) / Gamma(n/2).
+    import math
+
+    import jax
+    import jax.numpy as jnp
+
+    chain = bn.SpinChain([-20.0, 15.0], 8.0)
+    grid = bn.TimeGrid(100, 2e-3)
+    d = bn.synthesize(chain, grid, sigma=0.3, seed=4)
+    priors = bn.Priors([[-20.0001, -19.9999], [13.0, 17.0]], [6.0, 10.0])
+    dt = bn.sample_posterior(
+        d,
+        priors,
+        chains=4,
+        warmup=500,
+        draws=1500,
+        seed=3,
+        progress_bar=False,
+        chain_method="vectorized",
+    )
+    assert "rss" not in dt.posterior and dt.posterior["sigma"].shape == (4, 1500)
+    nus, js = np.linspace(13.0, 17.0, 161), np.linspace(6.0, 10.0, 161)
+
+    def rss(nu2, j):
+        tr = bn.simulate(bn.SpinChain(jnp.stack([-20.0, nu2]), j), grid)
+        return sum(jnp.sum(x**2) for x in (tr.mx - d.mx, tr.my - d.my, tr.iz1 - d.iz1))
+
+    r = np.asarray(jax.jit(jax.vmap(jax.vmap(rss, (None, 0)), (0, None)))(nus, js))
+    n = 3 * grid.n
+    logw = -0.5 * n * np.log(r)
+    w = np.exp(logw - logw.max())
+    w /= w.sum()
+    sigma_given = np.sqrt(r / 2) * math.exp(math.lgamma(n / 2 - 0.5) - math.lgamma(n / 2))
+    checks = (
+        (np.asarray(dt.posterior["offsets_hz"])[..., 1].ravel(), nus[:, None] + 0 * w),
+        (np.asarray(dt.posterior["j_hz"]).ravel(), js[None, :] + 0 * w),
+    )
+    for samples, values in checks:
+        mean = np.sum(values * w)
+        sd = np.sqrt(np.sum((values - mean) ** 2 * w))
+        assert abs(samples.mean() - mean) < 0.1 * sd
+        assert abs(samples.std() - sd) < 0.1 * sd
+    sig = np.asarray(dt.posterior["sigma"]).ravel()
+    assert abs(sig.mean() - np.sum(sigma_given * w)) < 0.1 * sig.std()
+    summary, _ = bn.diagnose(dt, warn=False)
+    assert summary.loc["sigma", "ess_bulk"] > 2000
+
+
 def test_diagnose_and_files(tmp_path):
     # Two spins compile fastest; tiny chains make the diagnostics fail on purpose.
     chain = bn.SpinChain([-30.0, 25.0], 9.0)

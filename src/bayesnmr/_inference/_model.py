@@ -106,11 +106,19 @@ def chain_model(
     my=None,
     iz1=None,
     observe_iz1: bool = True,
+    marginal_sigma: bool = False,
 ):
     """The NumPyro model: uniform boxes on offsets and J, half-normal on $\\sigma$,
     Gaussian likelihood on `mx`, `my`, and `iz1` when `observe_iz1`.
 
     `solver` is the forward model (the exact solver by default, or a surrogate).
+
+    With `marginal_sigma=True` (and $\\sigma$ not fixed) the noise is integrated out
+    analytically under the Jeffreys prior $p(\\sigma) \\propto 1/\\sigma$: the likelihood
+    becomes $\\mathrm{RSS}^{-n/2}$, with RSS the residual sum of squares over the $n$
+    observed points, recorded as the deterministic site `rss`. Then
+    $\\sigma^2 \\mid \\theta \\sim \\mathrm{InvGamma}(n/2, \\mathrm{RSS}/2)$ exactly
+    (`sample_posterior` draws it).
     """
     f = priors.fixed
     if "offsets_hz" in f:
@@ -124,11 +132,16 @@ def chain_model(
         j = numpyro.sample("j_hz", dist.Uniform(priors.j_hz[:, 0], priors.j_hz[:, 1]).to_event(1))
     else:
         j = numpyro.sample("j_hz", dist.Uniform(priors.j_hz[0], priors.j_hz[1]))
+    tr = simulate(SpinChain(nu, j), grid, solver)
+    if marginal_sigma and "sigma" not in f:
+        pairs = [(tr.mx, mx), (tr.my, my)] + ([(tr.iz1, iz1)] if observe_iz1 else [])
+        rss = numpyro.deterministic("rss", sum(jnp.sum((m - o) ** 2) for m, o in pairs))
+        numpyro.factor("likelihood", -0.5 * len(pairs) * grid.n * jnp.log(rss))
+        return
     if "sigma" in f:
         sigma = jnp.asarray(f["sigma"], dtype=float)
     else:
         sigma = numpyro.sample("sigma", dist.HalfNormal(priors.sigma_scale))
-    tr = simulate(SpinChain(nu, j), grid, solver)
     numpyro.sample("mx", dist.Normal(tr.mx, sigma).to_event(1), obs=mx)
     numpyro.sample("my", dist.Normal(tr.my, sigma).to_event(1), obs=my)
     if observe_iz1:
