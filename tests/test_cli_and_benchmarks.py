@@ -106,3 +106,11 @@ def test_surrogate_benchmark_quick(tmp_path):
         assert report["speed"]["single_seconds"] > 0
         assert 0 <= report["mx"]["median"] <= report["mx"]["p95"]
     assert (tmp_path / "surrogate_stability.png").stat().st_size > 10_000
+
+
+def test_nuts_benchmark_quick(tmp_path):
+    run_quick("nuts.py", tmp_path)
+    results = json.loads((tmp_path / "nuts.json").read_text())
+    assert set(results["runs"]) == {"surrogate", "exact"}
+    assert all(r["seconds"] > 0 for r in results["runs"].values())
+    assert results["surrogate_shift_in_sd"]["j_hz"] >= 0

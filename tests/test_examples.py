@@ -4,6 +4,8 @@ import importlib.util
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
@@ -30,3 +32,16 @@ def test_posterior(tmp_path):
         post = ex.main(ex.parse_args(["--quick", "--out", str(tmp_path)]))
     assert "posterior" in post.children
     assert (tmp_path / "posterior.nc").is_file()
+
+
+def test_mirror_modes(tmp_path):
+    import jax
+
+    ex = _load("mirror_modes")
+    with jax.numpy_rank_promotion("allow"):
+        result = ex.main(ex.parse_args(["--quick", "--out", str(tmp_path)]))
+    # The FID alone cannot tell the modes apart; iz1 rejects the mirror decisively.
+    assert abs(result["FID only"]) < 5.0
+    assert result["FID + iz1"] > 100.0
+    np.testing.assert_allclose(result["ordered_mean"], [-20.0, 15.0], atol=0.5)
+    assert (tmp_path / "mirror_modes.png").is_file()
