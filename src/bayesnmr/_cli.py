@@ -134,6 +134,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from ._plots import plot_traces
 
     t_start = time.perf_counter()
+
+    def elapsed() -> str:
+        return f"[{time.perf_counter() - t_start:.0f} s]"
+
     out = Path(args.out)
     chain = bn.SpinChain(offsets_hz=DEFAULT_OFFSETS, j_hz=DEFAULT_J)
     grid = bn.TimeGrid(n=300, dt=1e-3)
@@ -153,7 +157,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     data = bn.synthesize(chain, grid, sigma=sigma, seed=1)
     print(f"   Wrote {bn.save_dataset(data, out / 'demo_data.nc')} (noise sigma = {sigma})")
 
-    print("2. Recover J from a wrong guess (the paper's experiment: offsets known, J from 5 Hz):")
+    print(f"2. {elapsed()} Recover J from a wrong guess (the paper's experiment: offsets known,")
+    print("   J from 5 Hz):")
     known = bn.Priors.around(
         DEFAULT_OFFSETS, 10.0, j_hz=(0.0, 20.0), fixed={"offsets_hz": DEFAULT_OFFSETS}
     )
@@ -166,7 +171,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"{res.n_steps} steps, {res.seconds:.2f} s after compilation (truth {DEFAULT_J})"
         )
 
-    print("3. Fit every offset and J jointly (surrogate), starting from the spectrum's peaks:")
+    print(f"3. {elapsed()} Fit every offset and J jointly (surrogate), from the spectrum's peaks:")
     peaks = bn.peak_offsets(data, 4)
     priors = bn.Priors.around(peaks, 15.0, j_hz=(0.0, 20.0))
     print(f"   peaks at {np.round(peaks, 1).tolist()} Hz; priors: boxes of +-15 Hz around them")
@@ -174,7 +179,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _print_fit(res)
 
     print(
-        f"4. NUTS posterior with the surrogate "
+        f"4. {elapsed()} NUTS posterior with the surrogate "
         f"({args.chains} chains x ({args.warmup} warmup + {args.draws} draws)):"
     )
     _sample_and_report(

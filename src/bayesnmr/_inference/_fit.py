@@ -3,11 +3,13 @@
 import dataclasses
 import time
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .._physics._grid import TimeGrid
 from .._physics._simulate import simulate
 from .._physics._solver import AbstractSolver
 from .._physics._system import SpinChain
@@ -61,40 +63,95 @@ class _Space:
             names += [f"j_hz[{i}]" for i in range(jb.shape[0])] if priors.per_bond else ["j_hz"]
         self.lo, self.hi, self.names = np.array(lo), np.array(hi), names
 
-    def to_hz(self, u):
-        return self.lo + (self.hi - self.lo) * jax.nn.sigmoid(u)
-
     def to_u(self, x):
         p = np.clip((np.asarray(x) - self.lo) / (self.hi - self.lo), 1e-6, 1 - 1e-6)
         return np.log(p) - np.log1p(-p)
 
-    def chain(self, x) -> SpinChain:
-        f, n = self.priors.fixed, self.priors.n_spins
-        k = 0
-        if "offsets_hz" in f:
-            nu = jnp.asarray(f["offsets_hz"], dtype=float)
-        else:
-            nu, k = x[:n], n
-        if "j_hz" in f:
-            j = jnp.asarray(f["j_hz"], dtype=float)
-        else:
-            j = x[k:] if self.priors.per_bond else x[k]
-        return SpinChain(nu, j)
+    def plan(self, data: Dataset, steps: int, taus: tuple) -> "_Plan":
+        f = self.priors.fixed
+        return _Plan(
+            self.priors.n_spins,
+            self.priors.per_bond,
+            "offsets_hz" not in f,
+            "j_hz" not in f,
+            data.grid,
+            data.iz1 is not None,
+            steps,
+            taus,
+        )
+
+    def consts(self, data: Dataset) -> dict:
+        """Everything a descent needs as arrays: traced, so one compilation serves any data."""
+        f = self.priors.fixed
+        obs = [data.mx, data.my] + ([] if data.iz1 is None else [data.iz1])
+        return {
+            "lo": jnp.asarray(self.lo),
+            "hi": jnp.asarray(self.hi),
+            "offsets": jnp.asarray(f.get("offsets_hz", np.zeros(self.priors.n_spins)), float),
+            "j": jnp.asarray(f.get("j_hz", 0.0), float),
+            "obs": [jnp.asarray(o) for o in obs],
+            "times": jnp.asarray(data.grid.times),
+        }
 
 
-def _residual_loss(space, data: Dataset, solver, tau):
-    t = jnp.asarray(data.grid.times)
-    w = jnp.ones_like(t) if tau is None else jnp.exp(-t / tau)
-    obs = [jnp.asarray(data.mx), jnp.asarray(data.my)] + (
-        [] if data.iz1 is None else [jnp.asarray(data.iz1)]
-    )
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """The static structure of a fit (hashable): what is free, the grid, the stages."""
 
-    def loss_hz(x):
-        tr = simulate(space.chain(x), data.grid, solver)
-        model = [tr.mx, tr.my] + ([] if data.iz1 is None else [tr.iz1])
-        return 0.5 * sum(jnp.sum(w * (m - o) ** 2) for m, o in zip(model, obs, strict=True))
+    n_spins: int
+    per_bond: bool
+    free_offsets: bool
+    free_j: bool
+    grid: TimeGrid
+    observe_iz1: bool
+    steps: int
+    taus: tuple
 
-    return loss_hz
+
+def _chain(plan: _Plan, consts: dict, x) -> SpinChain:
+    n, k = plan.n_spins, 0
+    if plan.free_offsets:
+        nu, k = x[:n], n
+    else:
+        nu = consts["offsets"]
+    if plan.free_j:
+        j = x[k:] if plan.per_bond else x[k]
+    else:
+        j = consts["j"]
+    return SpinChain(nu, j)
+
+
+def _to_hz(consts: dict, u):
+    return consts["lo"] + (consts["hi"] - consts["lo"]) * jax.nn.sigmoid(u)
+
+
+def _loss_hz(plan: _Plan, consts: dict, solver, tau, x):
+    """The least-squares misfit in Hz, residuals weighted by $e^{-t/\\tau}$ if `tau`."""
+    tr = simulate(_chain(plan, consts, x), plan.grid, solver)
+    model = [tr.mx, tr.my] + ([tr.iz1] if plan.observe_iz1 else [])
+    w = 1.0 if tau is None else jnp.exp(-consts["times"] / tau)
+    return 0.5 * sum(jnp.sum(w * (m - o) ** 2) for m, o in zip(model, consts["obs"], strict=True))
+
+
+@eqx.filter_jit
+def _descend(plan: _Plan, consts: dict, solver, u0):
+    """Every stage of L-BFGS for a batch of starts, and the final misfit of each."""
+    u, histories, paths = u0, [], []
+    for tau in plan.taus:
+
+        def loss_u(u, tau=tau):
+            return _loss_hz(plan, consts, solver, tau, _to_hz(consts, u))
+
+        u, (hist, path) = _lbfgs_batch(loss_u, plan.steps)(u)
+        histories.append(hist)
+        paths.append(path)
+    final = jax.vmap(lambda u: _loss_hz(plan, consts, solver, None, _to_hz(consts, u)))(u)
+    return u, jnp.concatenate(histories, axis=1), jnp.concatenate(paths, axis=1), final
+
+
+@eqx.filter_jit
+def _hessian(plan: _Plan, consts: dict, solver, x):
+    return jax.hessian(lambda x: _loss_hz(plan, consts, solver, None, x))(x)
 
 
 def fit(
@@ -125,6 +182,9 @@ def fit(
     residuals, and `laplace=True` adds the Laplace covariance (the inverse Hessian of
     $\\sum r^2 / 2\\sigma^2$ in Hz).
 
+    The descent is compiled once per structure (which parameters are free, the grid,
+    the stages, the solver's type) and reused for new data and priors of that shape.
+
     **Returns:** a `FitResult`.
     """
     if priors.n_spins != data.n_spins:
@@ -142,54 +202,34 @@ def fit(
     randoms = rng.uniform(space.lo, space.hi, (n_starts - 1, len(space.names)))
     u0 = jnp.asarray(np.vstack([space.to_u(first)[None], space.to_u(randoms)])[:n_starts])
 
-    stages = [*broadening, None]
-    runs = []
-    for tau in stages:
-        loss_u = _unconstrained(space, _residual_loss(space, data, solver, tau))
-        runs.append(_lbfgs_batch(loss_u, steps))
-    full_loss = jax.jit(_unconstrained(space, _residual_loss(space, data, solver, None)))
-
-    def descend(u0):
-        u, histories, paths = u0, [], []
-        for run in runs:
-            u, (hist, path) = run(u)
-            histories.append(hist)
-            paths.append(path)
-        return u, jnp.concatenate(histories, axis=1), jnp.concatenate(paths, axis=1)
-
-    descend_jit = jax.jit(descend)
-    jax.block_until_ready(descend_jit(u0))  # compile, so `seconds` is the fit alone
+    plan = space.plan(data, steps, (*broadening, None))
+    consts = space.consts(data)
+    _descend.lower(plan, consts, solver, u0).compile()  # so that `seconds` is the fit alone
     t0 = time.perf_counter()
-    u, history, path = jax.block_until_ready(descend_jit(u0))
+    u, history, path, final = jax.block_until_ready(_descend(plan, consts, solver, u0))
     seconds = time.perf_counter() - t0
-    final = jax.vmap(full_loss)(u)
     best = int(jnp.argmin(final))
-    x = np.asarray(space.to_hz(u[best]))
-    chain = space.chain(jnp.asarray(x))
+    x = np.asarray(_to_hz(consts, u[best]))
+    chain = _chain(plan, consts, jnp.asarray(x))
     n_obs = data.grid.n * (2 if data.iz1 is None else 3)
     sigma = float(np.sqrt(2 * float(final[best]) / n_obs))
     cov = None
     if laplace:
-        loss_hz = _residual_loss(space, data, solver, None)
-        hess = np.asarray(jax.jit(jax.hessian(loss_hz))(jnp.asarray(x))) / sigma**2
+        hess = np.asarray(_hessian(plan, consts, solver, jnp.asarray(x))) / sigma**2
         cov = np.linalg.pinv(0.5 * (hess + hess.T))
     return FitResult(
         offsets_hz=np.asarray(chain.offsets_hz),
         j_hz=np.asarray(chain.j_hz),
         loss=float(final[best]),
         loss_history=np.asarray(history[best]),
-        path=np.asarray(jax.vmap(space.to_hz)(path[best])),
-        n_steps=len(stages) * steps,
+        path=np.asarray(jax.vmap(lambda v: _to_hz(consts, v))(path[best])),
+        n_steps=len(plan.taus) * steps,
         seconds=seconds,
         start=best,
         sigma=sigma,
         names=space.names,
         covariance=cov,
     )
-
-
-def _unconstrained(space, loss_hz):
-    return lambda u: loss_hz(space.to_hz(u))
 
 
 def _lbfgs_batch(loss, steps):
