@@ -123,3 +123,11 @@ def test_jacobi_ablation_quick(tmp_path):
     net = {(r["model"], r["start"], r["sweeps"]): r["mx"]["median"] for r in rows}
     # A Jacobi sweep on the network's basis can only help (ties allowed at the ulp level).
     assert net[("chain4", "network", 1)] <= net[("chain4", "network", 0)]
+
+
+def test_fit_success_quick(tmp_path):
+    run_quick("fit_success.py", tmp_path)
+    results = json.loads((tmp_path / "fit_success.json").read_text())
+    assert results["problems"] == 3 and 0.0 <= results["success_rate"] <= 1.0
+    for row in results["rows"]:
+        assert row["success"] == (row["max_error_hz"] < 0.5)
