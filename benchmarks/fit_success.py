@@ -3,8 +3,9 @@
 Method: `--problems` random 4-spin chains (seed 0: offsets U[-100, 100] Hz sorted
 along the chain, J U[2, 20] Hz), TimeGrid(300, 1e-3), noise sigma = 0.02, mx, my and iz1
 observed. For each, what a user does: priors from the data (boxes of +-15 Hz around
-`peak_offsets`, the i-th peak from the left for spin i, J in [0, 20] Hz) and `bn.fit` with its defaults (8 starts in one vmapped batch, line
-broadening 30 ms then 100 ms then none, 25 L-BFGS steps each), exact solver. A fit
+`peak_offsets`, the i-th peak from the left for spin i, J in [0, 20] Hz) and `bn.fit`
+with its defaults (8 starts in one vmapped batch, line broadening 30 ms then 100 ms then
+none, 25 L-BFGS steps each), exact solver. A fit
 succeeds when every offset and J are within 0.5 Hz of the truth (the posterior sd is
 ~0.01 Hz, so this separates the right minimum from a wrong one). Each failure is
 classified:
