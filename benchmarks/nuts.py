@@ -12,7 +12,7 @@ on 2 CPU cores, R-hat <= 1.01, bulk ESS >= 400, no divergences.
 Writes `nuts.json` into `--out`.
 
     uv run python benchmarks/nuts.py            # the full run (a few minutes)
-    uv run python benchmarks/nuts.py --quick    # 2 chains x (50 + 50): a smoke test
+    uv run python benchmarks/nuts.py --quick    # 2 chains x (50 + 50), short fits: a smoke test
 """
 
 import argparse
@@ -45,7 +45,8 @@ def main(args) -> dict:
         "runs": {},
     }
     for name, solver in (("surrogate", bn.load_surrogate("chain4")), ("exact", None)):
-        start = bn.fit(data, priors, solver=solver, laplace=False)
+        quick = {"n_starts": 2, "steps": 10, "broadening": ()} if args.quick else {}
+        start = bn.fit(data, priors, solver=solver, laplace=False, **quick)
         t0 = time.perf_counter()
         dt = bn.sample_posterior(
             data,

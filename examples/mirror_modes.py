@@ -61,7 +61,7 @@ def main(args) -> dict:
     full = bn.synthesize(bn.SpinChain(list(TRUTH), J), grid, sigma=SIGMA, seed=args.seed)
     fid_only = dataclasses.replace(full, iz1=None)
     box = bn.Priors([[-35.0, 35.0]] * 3, [0.0, 20.0], fixed={"sigma": SIGMA})
-    nus = np.linspace(-35, 35, 141 if args.quick else 281)
+    nus = np.linspace(-35, 35, 71 if args.quick else 281)
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
     result = {}
     for ax, (title, data) in zip(axes, (("FID only", fid_only), ("FID + iz1", full)), strict=False):
@@ -91,7 +91,7 @@ def main(args) -> dict:
         ax.legend(fontsize=7, loc="upper right")
     # The ordering fix: FID only, boxes that keep nu_1 < nu_2 < nu_3.
     ordered = bn.Priors([[-35.0, -5.0], [-5.0, 15.0], [15.0, 35.0]], [0.0, 20.0])
-    start = bn.fit(fid_only, ordered)
+    start = bn.fit(fid_only, ordered, **({"n_starts": 2} if args.quick else {}))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         post = bn.sample_posterior(

@@ -43,5 +43,17 @@ def test_mirror_modes(tmp_path):
     # The FID alone cannot tell the modes apart; iz1 rejects the mirror decisively.
     assert abs(result["FID only"]) < 5.0
     assert result["FID + iz1"] > 100.0
-    np.testing.assert_allclose(result["ordered_mean"], [-20.0, 15.0], atol=0.5)
+    np.testing.assert_allclose(result["ordered_mean"], [-20.0, 5.0, 25.0], atol=0.5)
     assert (tmp_path / "mirror_modes.png").is_file()
+
+
+def test_sbc(tmp_path):
+    import jax
+
+    ex = _load("sbc")
+    with jax.numpy_rank_promotion("allow"):
+        result = ex.main(ex.parse_args(["--quick", "--out", str(tmp_path)]))
+    assert result.ranks.shape == (2, 3)
+    assert ((result.ranks >= 0) & (result.ranks <= 99)).all()
+    assert set(result.coverage["90"]) == {"offsets_hz[0]", "offsets_hz[1]", "j_hz"}
+    assert (tmp_path / "sbc.png").stat().st_size > 10_000

@@ -243,3 +243,33 @@ def test_sample_refuses_bad_arguments(data):
         bn.sample_posterior(data, priors, chain_method="threads")
     with pytest.raises(ValueError, match="`chains` must be a positive int"):
         bn.sample_posterior(data, priors, chains=0)
+
+
+def test_calibrate_needs_known_noise_and_free_parameters():
+    grid = bn.TimeGrid(50, 2e-3)
+    with pytest.raises(ValueError, match="fix the noise"):
+        bn.calibrate(grid, bn.Priors([[-30.0, -10.0], [10.0, 30.0]]), datasets=1)
+    fixed = {"sigma": 0.05, "offsets_hz": [-20.0, 20.0], "j_hz": 8.0}
+    with pytest.raises(ValueError, match="nothing to calibrate"):
+        bn.calibrate(grid, bn.Priors([[-30.0, -10.0], [10.0, 30.0]], fixed=fixed), datasets=1)
+
+
+def test_sbc_ranks_and_coverage_by_hand():
+    # The rank and coverage bookkeeping, on a posterior we know: draws from N(0, 1).
+    ranks_truth = np.array([[-5.0], [0.0], [5.0]])
+    draws = np.random.default_rng(0).normal(size=(4000, 1))
+    keep = np.linspace(0, 3999, 99).astype(int)
+    ranks = (np.sort(draws[keep], 0)[None] < ranks_truth[:, None]).sum(1)
+    res = bn.SBCResult(
+        names=["x"],
+        ranks=ranks,
+        n_draws=99,
+        truths=ranks_truth,
+        means=np.zeros((3, 1)),
+        covered50=np.array([[False], [True], [False]]),
+        covered90=np.array([[False], [True], [False]]),
+        bins=3,
+    )
+    assert ranks.ravel().tolist()[0] == 0 and ranks.ravel().tolist()[2] == 99
+    assert res.coverage["90"]["x"] == pytest.approx(1 / 3)
+    assert 0.0 <= res.p_values["x"] <= 1.0
