@@ -74,6 +74,9 @@ def test_generate_train_evaluate(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Relative L2 error" in out and model.is_file()
     assert (tmp_path / "m.bnsur.ckpt").is_file()
+    import bayesnmr as bn
+
+    assert bn.load_surrogate(model).metadata["command"].startswith(f"bayesnmr train {data}")
     report, fig = tmp_path / "eval.json", tmp_path / "stability.png"
     argv = ["evaluate", str(model), "--data", str(data), "--json", str(report), "--plot", str(fig)]
     assert main(argv) == 0

@@ -255,7 +255,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     out = Path(args.out)
     ckpt = Path(args.checkpoint) if args.checkpoint else out.with_name(out.name + ".ckpt")
-    command = "bayesnmr " + " ".join(sys.argv[1:]) if args.record_argv else None
+    command = "bayesnmr " + " ".join(args.argv) if args.record_argv else None
     sur = bn.train_surrogate(
         args.data, config, checkpoint=ckpt, command=command, init=args.init or None
     )
@@ -418,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by `train`
     _setup()
     try:
         return args.func(args)
