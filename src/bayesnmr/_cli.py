@@ -281,19 +281,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import bayesnmr as bn
 
     from ._io import atomic_path, save_figure
+    from ._surrogate._evaluate import held_out
 
     sur = bn.load_surrogate(args.model)
     if args.data:
         _, thetas, traces = bn.load_training_data(args.data)
-        report = bn.evaluate_surrogate(sur, thetas=thetas, traces=traces)
         what = f"data in {args.data}"
     else:
-        rng = np.random.default_rng([args.seed, 999_983])
-        lo, hi = sur.domain.lower, sur.domain.upper
-        thetas = lo + (hi - lo) * rng.random((args.samples, lo.size))
-        traces = bn._surrogate._data.exact_traces(thetas, sur.grid, progress=True)
-        report = bn.evaluate_surrogate(sur, thetas=thetas, traces=traces)
+        thetas, traces = held_out(sur, args.samples, args.seed, progress=True)
         what = f"{args.samples} fresh chains from the domain (seed {args.seed})"
+    report = bn.evaluate_surrogate(sur, thetas=thetas, traces=traces)
     _print_accuracy(report, what)
     if args.json:
         with atomic_path(args.json) as tmp:

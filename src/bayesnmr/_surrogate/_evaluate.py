@@ -38,16 +38,23 @@ def evaluate_surrogate(
             f"Argument `surrogate` must be a Surrogate, got {type(surrogate).__name__}."
         )
     if thetas is None:
-        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-            raise ValueError(f"Argument `n_samples` must be a positive integer, got {n_samples!r}.")
-        rng = np.random.default_rng([seed, 999_983])
-        lo, hi = surrogate.domain.lower, surrogate.domain.upper
-        thetas = lo + (hi - lo) * rng.random((n_samples, lo.size))
+        thetas, traces = held_out(surrogate, n_samples, seed, progress)
     thetas = np.asarray(thetas)
     if traces is None:
         traces = exact_traces(thetas, surrogate.grid, progress=progress)
     pred = _predict(surrogate.net, thetas.astype(np.float32))
     return accuracy_report(pred, np.asarray(traces))
+
+
+def held_out(surrogate: Surrogate, n_samples: int, seed: int, progress: bool = False):
+    """`n_samples` parameter vectors drawn uniformly from the surrogate's domain (with a
+    seed stream no training data use) and their exact traces."""
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+        raise ValueError(f"Argument `n_samples` must be a positive integer, got {n_samples!r}.")
+    rng = np.random.default_rng([seed, 999_983])
+    lo, hi = surrogate.domain.lower, surrogate.domain.upper
+    thetas = lo + (hi - lo) * rng.random((n_samples, lo.size))
+    return thetas, exact_traces(thetas, surrogate.grid, progress=progress)
 
 
 def accuracy_report(pred: np.ndarray, true: np.ndarray) -> dict:
