@@ -88,10 +88,17 @@ def test_bad_priors(kwargs, match):
         bn.Priors(**kwargs)
 
 
-def test_paper_experiment_recovers_j(data):
-    # N = 4, offsets known, J from 5.0 Hz: within 0.05 Hz of 12.5 Hz in <= 20 steps.
-    priors = bn.Priors.around(CHAIN.offsets_hz, 10.0, fixed={"offsets_hz": CHAIN.offsets_hz})
-    res = bn.fit(data, priors, init={"j_hz": 5.0}, n_starts=1, broadening=(), steps=20)
+@pytest.mark.parametrize("forward", ["exact", "surrogate"])
+def test_paper_experiment_recovers_j(data, forward):
+    # N = 4, offsets known, J from 5.0 Hz: within 0.05 Hz of 12.5 Hz in <= 20 steps,
+    # with the exact solver and with the shipped surrogate (its box: J in [0, 20] Hz).
+    solver = bn.load_surrogate("chain4") if forward == "surrogate" else None
+    priors = bn.Priors.around(
+        CHAIN.offsets_hz, 10.0, j_hz=(0.0, 20.0), fixed={"offsets_hz": CHAIN.offsets_hz}
+    )
+    res = bn.fit(
+        data, priors, solver=solver, init={"j_hz": 5.0}, n_starts=1, broadening=(), steps=20
+    )
     assert res.n_steps <= 20
     assert abs(float(res.j_hz) - 12.5) < 0.05
     # The Laplace error bar covers the truth and is of the right size.
