@@ -33,10 +33,8 @@ def main(args) -> dict:
     import jax.numpy as jnp
 
     import bayesnmr as bn
-    from bayesnmr._physics._exact import _iz1_amplitudes, _raising_amplitudes
-    from bayesnmr._physics._sectors import raising_index, sectors
-    from bayesnmr._physics._spectral import phase_sum, phase_table
     from bayesnmr._surrogate._data import exact_traces
+    from bayesnmr._surrogate._nets import traces_in_bases
     from bayesnmr._surrogate._train import relative_errors
 
     def sweep(v, h):
@@ -49,7 +47,6 @@ def main(args) -> dict:
         return v @ jnp.linalg.solve(eye - (s - s.T), eye + (s - s.T))
 
     def traces(net, theta, sweeps, from_network):
-        n = net.n_spins
         blocks = net.blocks(theta)
         vecs = net.frames(theta) if from_network else [jnp.eye(h.shape[0]) for h in blocks]
         vecs = list(vecs)
@@ -57,18 +54,7 @@ def main(args) -> dict:
             vecs = [
                 v if v.shape[0] == 1 else sweep(v, h) for v, h in zip(vecs, blocks, strict=True)
             ]
-        lam = [jnp.diag(v.T @ h @ v) for v, h in zip(vecs, blocks, strict=True)]
-        tab = [phase_table(x, net.grid.times) for x in lam]
-        fr = fi = iz = 0.0
-        for k in range(n):
-            a = _raising_amplitudes(raising_index(n, k))(vecs[k], vecs[k + 1])
-            re, im = phase_sum(a * a, tab[k], tab[k + 1])
-            fr, fi = fr + re, fi + im
-        for k in range(n + 1):
-            b = _iz1_amplitudes(sectors(n)[k].z[0])(vecs[k], vecs[k])
-            iz = iz + phase_sum(b * b, tab[k], tab[k])[0]
-        norm = n * 2.0 ** (n - 1)
-        return jnp.stack([fr / norm, fi / norm, iz * 4 / 2**n])
+        return traces_in_bases(vecs, blocks, net.grid)
 
     results = {"benchmark": "jacobi_ablation", "method": __doc__, "machine": machine(), "rows": []}
     models = (("chain4", 20),) if args.quick else (("chain4", 500), ("chain8", 150))

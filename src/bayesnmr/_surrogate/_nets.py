@@ -127,20 +127,25 @@ class EigenNet(eqx.Module):
         return total
 
     def __call__(self, theta: Float[Array, " p"]) -> Float[Array, "3 n"]:
-        n = self.n_spins
-        vecs = self.frames(theta)
-        lam = [jnp.diag(v.T @ h @ v) for v, h in zip(vecs, self.blocks(theta), strict=True)]
-        tables = [phase_table(x, self.grid.times) for x in lam]
-        fid_re = fid_im = iz1 = jnp.zeros(self.grid.n, theta.dtype)
-        for k in range(n):
-            a = _raising_amplitudes(raising_index(n, k))(vecs[k], vecs[k + 1])
-            re, im = phase_sum(a * a, tables[k], tables[k + 1])
-            fid_re, fid_im = fid_re + re, fid_im + im
-        for k in range(n + 1):
-            b = _iz1_amplitudes(sectors(n)[k].z[0])(vecs[k], vecs[k])
-            iz1 = iz1 + phase_sum(b * b, tables[k], tables[k])[0]
-        norm = n * 2.0 ** (n - 1)
-        return jnp.stack([fid_re / norm, fid_im / norm, iz1 * (4.0 / 2.0**n)])
+        return traces_in_bases(self.frames(theta), self.blocks(theta), self.grid)
+
+
+def traces_in_bases(vecs: list, blocks: list, grid: TimeGrid) -> Float[Array, "3 n"]:
+    r"""`(mx, my, iz1)` from an orthogonal basis `vecs[k]` of every sector block
+    `blocks[k]`: Rayleigh-quotient energies, exact line weights, spectral sums."""
+    n = len(blocks) - 1
+    lam = [jnp.diag(v.T @ h @ v) for v, h in zip(vecs, blocks, strict=True)]
+    tables = [phase_table(x, grid.times) for x in lam]
+    fid_re = fid_im = iz1 = jnp.zeros(grid.n, lam[0].dtype)
+    for k in range(n):
+        a = _raising_amplitudes(raising_index(n, k))(vecs[k], vecs[k + 1])
+        re, im = phase_sum(a * a, tables[k], tables[k + 1])
+        fid_re, fid_im = fid_re + re, fid_im + im
+    for k in range(n + 1):
+        b = _iz1_amplitudes(sectors(n)[k].z[0])(vecs[k], vecs[k])
+        iz1 = iz1 + phase_sum(b * b, tables[k], tables[k])[0]
+    norm = n * 2.0 ** (n - 1)
+    return jnp.stack([fid_re / norm, fid_im / norm, iz1 * (4.0 / 2.0**n)])
 
 
 ARCHITECTURES = {"mlp": MLPNet, "eigen": EigenNet}
