@@ -12,9 +12,11 @@ from pathlib import Path
 
 import jax
 
+import bayesnmr as bn
+
+bn.use_cpu_cores()  # one chain per core; before JAX computes anything
 jax.config.update("jax_enable_x64", True)
 
-import bayesnmr as bn  # noqa: E402
 from bayesnmr._io import save_figure  # noqa: E402
 
 
@@ -38,11 +40,10 @@ def main(args):
         draws=30 if args.quick else 1000,
         seed=args.seed,
         init={"offsets_hz": fit.offsets_hz, "j_hz": fit.j_hz, "sigma": fit.sigma},
-        chain_method="sequential" if args.quick else "vectorized",
         progress_bar=not args.quick,
     )
     summary, problems = bn.diagnose(posterior, warn=False)
-    print(summary.to_string())
+    print(bn.format_summary(summary))
     for p in problems:
         print("WARNING:", p)
     out = Path(args.out)

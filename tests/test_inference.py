@@ -9,14 +9,7 @@ GRID = bn.TimeGrid(n=300, dt=1e-3)
 CHAIN = bn.SpinChain([-40.0, -10.0, 20.0, 45.0], 12.5)
 
 
-@pytest.fixture(autouse=True)
-def _allow_rank_promotion():
-    # NumPyro's initialisation and ArviZ's dimension inference broadcast by rank
-    # promotion; bayesnmr's own code is checked strictly everywhere else.
-    import jax
-
-    with jax.numpy_rank_promotion("allow"):
-        yield
+pytestmark = pytest.mark.usefixtures("allow_rank_promotion")
 
 
 @pytest.fixture(scope="module")
@@ -250,6 +243,35 @@ def test_sample_refuses_bad_arguments(data):
         bn.sample_posterior(data, priors, chain_method="threads")
     with pytest.raises(ValueError, match="`chains` must be a positive int"):
         bn.sample_posterior(data, priors, chains=0)
+
+
+PARALLEL_SCRIPT = """
+import bayesnmr as bn
+import jax
+bn.use_cpu_cores(2)
+jax.config.update("jax_enable_x64", True)
+assert jax.local_device_count() == 2, jax.devices()
+chain = bn.SpinChain([-30.0, 25.0], 9.0)
+grid = bn.TimeGrid(60, 2e-3)
+data = bn.synthesize(chain, grid, sigma=0.02, seed=2)
+priors = bn.Priors.around(chain.offsets_hz, 5.0)
+with jax.numpy_rank_promotion("allow"):
+    dt = bn.sample_posterior(data, priors, chains=2, warmup=20, draws=10, progress_bar=False)
+post = dt.posterior
+print("chains", post.sizes["chain"], "draws", post.sizes["draw"], dt.attrs["chain_method"])
+"""
+
+
+def test_chains_run_in_parallel_on_cpu_cores():
+    # A fresh process: the device count is fixed when JAX starts.
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", PARALLEL_SCRIPT], capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "chains 2 draws 10 parallel" in out.stdout
 
 
 def test_calibrate_needs_known_noise_and_free_parameters():

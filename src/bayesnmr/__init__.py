@@ -11,9 +11,11 @@ from ._inference._model import Priors as Priors
 from ._inference._model import chain_model as chain_model
 from ._inference._nuts import ConvergenceWarning as ConvergenceWarning
 from ._inference._nuts import diagnose as diagnose
+from ._inference._nuts import format_summary as format_summary
 from ._inference._nuts import load_posterior as load_posterior
 from ._inference._nuts import sample_posterior as sample_posterior
 from ._inference._nuts import save_posterior as save_posterior
+from ._inference._nuts import use_cpu_cores as use_cpu_cores
 from ._inference._sbc import SBCResult as SBCResult
 from ._inference._sbc import calibrate as calibrate
 from ._physics._exact import ExactSolver as ExactSolver
@@ -34,6 +36,7 @@ from ._surrogate._data import load_training_data as load_training_data
 from ._surrogate._domain import Domain as Domain
 from ._surrogate._evaluate import evaluate_surrogate as evaluate_surrogate
 from ._surrogate._evaluate import plot_stability as plot_stability
+from ._surrogate._evaluate import surrogate_error as surrogate_error
 from ._surrogate._files import load_surrogate as load_surrogate
 from ._surrogate._files import save_surrogate as save_surrogate
 from ._surrogate._solver import DomainWarning as DomainWarning

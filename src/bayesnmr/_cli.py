@@ -1,6 +1,7 @@
 """The `bayesnmr` command line."""
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -10,10 +11,15 @@ DEFAULT_OFFSETS = [-40.0, -10.0, 20.0, 45.0]
 DEFAULT_J = 12.5
 
 
-def _setup() -> None:
-    # The CLI is an entry point: it chooses float64 for physics accuracy.
+def _setup(args: argparse.Namespace) -> None:
+    # The CLI is an entry point: it chooses float64 for physics accuracy, and lets NUTS
+    # run one chain per CPU core (this must happen before JAX starts).
     import jax
 
+    if args.command in ("sample", "demo"):
+        from ._inference._nuts import use_cpu_cores
+
+        use_cpu_cores(max(os.cpu_count() or 1, args.chains))
     jax.config.update("jax_enable_x64", True)
 
 
@@ -93,6 +99,7 @@ def _sample_and_report(data, priors, start, args, out: Path, prefix: str = "", *
     """NUTS from a fit, the ArviZ summary and diagnostics, the posterior file and figures."""
     import bayesnmr as bn
 
+    from ._inference._nuts import format_summary
     from ._io import save_figure
 
     dt = bn.sample_posterior(
@@ -106,7 +113,7 @@ def _sample_and_report(data, priors, start, args, out: Path, prefix: str = "", *
         **kwargs,
     )
     summary, problems = bn.diagnose(dt, warn=False)
-    print(summary.to_string())
+    print(format_summary(summary))
     for p in problems:
         print(f"WARNING: {p}")
     print(f"Wrote {bn.save_posterior(dt, out / f'{prefix}posterior.nc')}")
@@ -190,7 +197,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         out,
         prefix="demo_",
         solver=sur,
-        chain_method="vectorized",
         progress_bar=False,
     )
     print(f"Done in {time.perf_counter() - t_start:.0f} s.")
@@ -302,6 +308,81 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sbc(args: argparse.Namespace) -> int:
+    import bayesnmr as bn
+
+    from ._io import save_figure
+
+    out = Path(args.out)
+    solver = None if args.model == "exact" else bn.load_surrogate(args.model)
+    if solver is not None and args.n is None and args.dt is None:
+        grid = solver.grid
+    else:
+        grid = bn.TimeGrid(args.n or 300, args.dt or 1e-3)
+    centres = _parse_floats(args.offsets, "offsets")
+    priors = bn.Priors.around(
+        centres, args.width, j_hz=_range(args.j_range, "j-range"), fixed={"sigma": args.sigma}
+    )
+    model_error = None
+    if args.model_error:
+        if solver is None:
+            raise ValueError("`--model-error` estimates a surrogate's error; give `--model`.")
+        model_error = bn.surrogate_error(solver, priors, n_samples=args.error_samples)
+        rms = np.sqrt(np.mean(model_error**2, axis=1))
+        print(
+            "surrogate error over the priors (RMS per observable, from "
+            f"{args.error_samples} exact trajectories): mx {rms[0]:.3g}, my {rms[1]:.3g}, "
+            f"iz1 {rms[2]:.3g}; noise sigma {args.sigma:g}"
+        )
+    print(
+        f"SBC: {args.datasets} data sets, {len(centres)} spins, forward model {args.model}"
+        f"{' + model error' if args.model_error else ''}, sigma {args.sigma:g}, "
+        f"{args.chains} chain(s) x ({args.warmup} + {args.draws}) NUTS each"
+    )
+    result = bn.calibrate(
+        grid,
+        priors,
+        solver=solver,
+        model_error=model_error,
+        datasets=args.datasets,
+        chains=args.chains,
+        warmup=args.warmup,
+        draws=args.draws,
+        n_draws=min(99, args.chains * args.draws),
+        seed=args.seed,
+        batch=args.batch,
+        scheduler=None if args.dask is None else (args.dask or "local"),
+    )
+    cover, pv = result.coverage, result.p_values
+    print(f"{'parameter':>14}  cover50  cover90  p(uniform ranks)")
+    for name in result.names:
+        print(f"{name:>14}  {cover['50'][name]:7.1%}  {cover['90'][name]:7.1%}  {pv[name]:.3g}")
+    print(f"Wrote {result.save(out / 'sbc.json')}")
+    print(f"Wrote {save_figure(result.plot(), out / 'sbc.png')}")
+    if args.compare:
+        ref = bn.SBCResult.load(args.compare)
+        cmp = result.compare(ref)
+        print(f"Against {args.compare} (same data sets), median [5 %, 95 %] over data sets:")
+        for name in result.names:
+            sh, ra = cmp["shift"][name], cmp["sd_ratio"][name]
+            print(
+                f"{name:>14}  mean shift {sh['median']:+.2f} [{sh['p05']:+.2f}, {sh['p95']:+.2f}]"
+                f" ref sds; sd ratio {ra['median']:.2f} [{ra['p05']:.2f}, {ra['p95']:.2f}]"
+            )
+    return 0
+
+
+def _add_dask_option(p: argparse.ArgumentParser, what: str, workers: str) -> None:
+    p.add_argument(
+        "--dask",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help=f"run {what} on Dask: a LocalCluster ({workers}), or the scheduler at ADDRESS",
+    )
+
+
 def _add_prior_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", help="a NetCDF file from `bayesnmr simulate` (or the same format)")
     p.add_argument("--n-spins", type=int, default=None, help="if the file does not say")
@@ -366,14 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--n", type=int, default=300, help="number of time points")
     gen.add_argument("--dt", type=float, default=1e-3, help="time step in seconds")
     gen.add_argument("--batch", type=int, default=256, help="trajectories per vmapped solve")
-    gen.add_argument(
-        "--dask",
-        nargs="?",
-        const="",
-        default=None,
-        metavar="ADDRESS",
-        help="run the shards on Dask: a LocalCluster, or the scheduler at ADDRESS",
-    )
+    _add_dask_option(gen, "the shards", "threads")
     gen.set_defaults(func=cmd_generate)
 
     train = sub.add_parser("train", help="train a surrogate on generated data")
@@ -401,6 +475,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.set_defaults(func=cmd_train)
 
+    sbc = sub.add_parser("sbc", help="simulation-based calibration of the posterior")
+    sbc.add_argument("--model", default="exact", help="exact, a shipped surrogate or a .bnsur")
+    sbc.add_argument(
+        "--model-error", action="store_true", help="add the surrogate's error to the noise"
+    )
+    sbc.add_argument("--error-samples", type=int, default=500, help="for --model-error")
+    sbc.add_argument(
+        "--offsets", default=",".join(map(str, DEFAULT_OFFSETS)), help="prior box centres, Hz"
+    )
+    sbc.add_argument("--width", type=float, default=10.0, help="prior box half-width (Hz)")
+    sbc.add_argument("--j-range", default="5,20", help="prior box for J, Hz (default %(default)s)")
+    sbc.add_argument("--sigma", type=float, default=0.02, help="known noise sigma")
+    sbc.add_argument("--n", type=int, default=None, help="time points (default: the model's, 300)")
+    sbc.add_argument("--dt", type=float, default=None, help="time step in s (default: 1e-3)")
+    sbc.add_argument("--datasets", type=int, default=200)
+    sbc.add_argument("--chains", type=int, default=1)
+    sbc.add_argument("--warmup", type=int, default=200)
+    sbc.add_argument("--draws", type=int, default=200)
+    sbc.add_argument("--seed", type=int, default=0)
+    sbc.add_argument("--batch", type=int, default=10, help="data sets per task")
+    _add_dask_option(sbc, "the data sets", "one process per core")
+    sbc.add_argument("--compare", default="", help="an sbc.json of the same data sets")
+    sbc.add_argument("--out", default="bayesnmr-sbc", help="output folder")
+    sbc.set_defaults(func=cmd_sbc)
+
     ev = sub.add_parser("evaluate", help="a surrogate against the exact solver")
     ev.add_argument("model", help="a shipped name (chain4, chain8) or a .bnsur file")
     ev.add_argument("--data", default="", help="a generated folder (default: fresh samples)")
@@ -416,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by `train`
-    _setup()
+    _setup(args)
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError) as err:

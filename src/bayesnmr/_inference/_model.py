@@ -107,11 +107,15 @@ def chain_model(
     iz1=None,
     observe_iz1: bool = True,
     marginal_sigma: bool = False,
+    model_error=None,
 ):
     """The NumPyro model: uniform boxes on offsets and J, half-normal on $\\sigma$,
     Gaussian likelihood on `mx`, `my`, and `iz1` when `observe_iz1`.
 
     `solver` is the forward model (the exact solver by default, or a surrogate).
+    `model_error` (shape `(3, T)`: mx, my, iz1) is the forward model's own error as a
+    noise level, from `bn.surrogate_error`: the likelihood's standard deviation becomes
+    $\\sqrt{\\sigma^2 + e(t)^2}$. It needs $\\sigma$ fixed or sampled (not integrated out).
 
     With `marginal_sigma=True` (and $\\sigma$ not fixed) the noise is integrated out
     analytically under the Jeffreys prior $p(\\sigma) \\propto 1/\\sigma$: the likelihood
@@ -133,7 +137,7 @@ def chain_model(
     else:
         j = numpyro.sample("j_hz", dist.Uniform(priors.j_hz[0], priors.j_hz[1]))
     tr = simulate(SpinChain(nu, j), grid, solver)
-    if marginal_sigma and "sigma" not in f:
+    if marginal_sigma and "sigma" not in f and model_error is None:
         pairs = [(tr.mx, mx), (tr.my, my)] + ([(tr.iz1, iz1)] if observe_iz1 else [])
         rss = numpyro.deterministic("rss", sum(jnp.sum((m - o) ** 2) for m, o in pairs))
         numpyro.factor("likelihood", -0.5 * len(pairs) * grid.n * jnp.log(rss))
@@ -142,19 +146,38 @@ def chain_model(
         sigma = jnp.asarray(f["sigma"], dtype=float)
     else:
         sigma = numpyro.sample("sigma", dist.HalfNormal(priors.sigma_scale))
-    numpyro.sample("mx", dist.Normal(tr.mx, sigma).to_event(1), obs=mx)
-    numpyro.sample("my", dist.Normal(tr.my, sigma).to_event(1), obs=my)
+    if model_error is None:
+        sd = (sigma, sigma, sigma)
+    else:
+        sd = tuple(jnp.sqrt(sigma**2 + model_error[i] ** 2) for i in range(3))
+    numpyro.sample("mx", dist.Normal(tr.mx, sd[0]).to_event(1), obs=mx)
+    numpyro.sample("my", dist.Normal(tr.my, sd[1]).to_event(1), obs=my)
     if observe_iz1:
-        numpyro.sample("iz1", dist.Normal(tr.iz1, sigma).to_event(1), obs=iz1)
+        numpyro.sample("iz1", dist.Normal(tr.iz1, sd[2]).to_event(1), obs=iz1)
 
 
-def model_kwargs(data: Dataset, priors: Priors, solver) -> dict:
+def check_model_error(model_error, grid: TimeGrid):
+    """`model_error` as a `(3, T)` array of finite non-negative numbers, or None."""
+    if model_error is None:
+        return None
+    e = np.asarray(model_error, np.float64)
+    if e.shape != (3, grid.n) or not np.all(np.isfinite(e)) or np.any(e < 0):
+        raise ValueError(
+            f"Argument `model_error` must be finite, non-negative and of shape (3, {grid.n}) "
+            f"(mx, my, iz1 on the data's grid), got shape {e.shape}; "
+            "`bn.surrogate_error(surrogate, priors)` makes one."
+        )
+    return jnp.asarray(e)
+
+
+def model_kwargs(data: Dataset, priors: Priors, solver, model_error=None) -> dict:
     if priors.n_spins != data.n_spins:
         raise ValueError(
             f"The priors are for {priors.n_spins} spins but the data for {data.n_spins}."
         )
     priors.check_domain(solver)
     return {
+        "model_error": check_model_error(model_error, data.grid),
         "grid": data.grid,
         "priors": priors,
         "solver": solver,

@@ -28,12 +28,13 @@ def sample_posterior(
     warmup: int = 1000,
     draws: int = 1000,
     seed: int = 0,
-    chain_method: str = "sequential",
+    chain_method: str = "auto",
     progress_bar: bool = True,
     init: dict | None = None,
     predictive_draws: int = 200,
     target_accept: float = 0.9,
     marginal_sigma: bool = True,
+    model_error=None,
 ):
     """Sample the posterior of a chain's parameters with NUTS.
 
@@ -41,8 +42,13 @@ def sample_posterior(
 
     - `data`, `priors`: the `Dataset` and the `Priors`.
     - `solver`: the forward model (exact by default, or a surrogate).
-    - `chains`, `warmup`, `draws`, `seed`: the usual; `chain_method` is NumPyro's
-      (`"sequential"`, `"vectorized"` or `"parallel"`).
+    - `chains`, `warmup`, `draws`, `seed`: the usual.
+    - `chain_method`: NumPyro's `"sequential"`, `"vectorized"` or `"parallel"` (one
+      chain per JAX device), or `"auto"`: `"parallel"` when there are at least `chains`
+      devices, else `"vectorized"`. On a CPU, JAX shows one device unless told
+      otherwise: call `bn.use_cpu_cores()` (or `numpyro.set_host_device_count`) at the
+      start of the program, before JAX computes anything, to run chains on every core
+      (measured: 4 chains at N = 4 on 2 cores, 38 s parallel against 57 s vectorized).
     - `init`: starting values (for example a `fit`'s `offsets_hz` and `j_hz`); chains
       start there, spread by NumPyro's jitter during warmup. Without it, chains start
       at random points of the prior.
@@ -52,6 +58,9 @@ def sample_posterior(
       afterwards from its exact conditional $\\mathrm{InvGamma}(n/2, \\mathrm{RSS}/2)$,
       one per draw. Sampled jointly, $\\sigma$ mixes slowly (bulk ESS about 300 of 2000
       draws). `False` samples it under the half-normal prior of `priors`.
+    - `model_error`: the forward model's error as a noise level, shape `(3, T)`, from
+      `bn.surrogate_error` (see `chain_model`); then $\\sigma$ is sampled, not
+      integrated out.
 
     **Returns:** an ArviZ `DataTree` with groups `posterior`, `sample_stats`,
     `observed_data` and `posterior_predictive`.
@@ -59,16 +68,18 @@ def sample_posterior(
     import arviz as az
     import xarray as xr
 
-    if chain_method not in ("sequential", "vectorized", "parallel"):
+    if chain_method not in ("auto", "sequential", "vectorized", "parallel"):
         raise ValueError(
-            f"Argument `chain_method` must be 'sequential', 'vectorized' or 'parallel', "
-            f"got {chain_method!r}."
+            "Argument `chain_method` must be 'auto', 'sequential', 'vectorized' or "
+            f"'parallel', got {chain_method!r}."
         )
     for name, value in (("chains", chains), ("warmup", warmup), ("draws", draws)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"Argument `{name}` must be a positive int, got {value!r}.")
-    kwargs = model_kwargs(data, priors, solver)
-    marginal = marginal_sigma and "sigma" not in priors.fixed
+    kwargs = model_kwargs(data, priors, solver, model_error)
+    if chain_method == "auto":
+        chain_method = "parallel" if jax.local_device_count() >= chains > 1 else "vectorized"
+    marginal = marginal_sigma and "sigma" not in priors.fixed and model_error is None
     strategy = None
     if init is not None:
         skip = set(priors.fixed) | ({"sigma"} if marginal else set())
@@ -123,11 +134,31 @@ def sample_posterior(
         # A pointwise log-likelihood is not defined once sigma is integrated out.
         del dt["log_likelihood"]
     dt.attrs["n_spins"] = int(data.n_spins)
+    dt.attrs["chain_method"] = chain_method
     if data.truth:
         dt.attrs["true_offsets_hz"] = np.asarray(data.truth["offsets_hz"], float)
         dt.attrs["true_j_hz"] = np.atleast_1d(np.asarray(data.truth["j_hz"], float))
         dt.attrs["true_sigma"] = float(data.truth["sigma"])
     return dt
+
+
+def use_cpu_cores(n: int | None = None) -> int:
+    """Let NUTS run chains in parallel on `n` CPU cores (default: every core, at least 4).
+
+    JAX shows a CPU as one device; this asks XLA for `n` host devices, so that
+    `sample_posterior(chain_method="auto")` runs one chain per device. Call it at the
+    start of a program, before JAX computes anything; afterwards it has no effect
+    (the device count is fixed when JAX starts). It does nothing on a GPU.
+
+    **Returns:** `n`.
+    """
+    import numpyro
+
+    n = max(os.cpu_count() or 1, 4) if n is None else int(n)
+    if n < 1:
+        raise ValueError(f"Argument `n` must be a positive int, got {n!r}.")
+    numpyro.set_host_device_count(n)
+    return n
 
 
 def diagnose(dt, *, rhat_max: float = 1.01, ess_min: float = 400, warn: bool = True):
@@ -137,11 +168,12 @@ def diagnose(dt, *, rhat_max: float = 1.01, ess_min: float = 400, warn: bool = T
     parameter, no divergent transitions. Each failure is also raised as a
     `ConvergenceWarning` when `warn`.
 
-    **Returns:** `(summary, problems)`: a pandas DataFrame and a list of strings.
+    **Returns:** `(summary, problems)`: a pandas DataFrame of unrounded numbers
+    (`format_summary` prints it) and a list of strings.
     """
     import arviz as az
 
-    summary = az.summary(dt, var_names=[v for v in dt.posterior.data_vars])
+    summary = az.summary(dt, var_names=[v for v in dt.posterior.data_vars], round_to="none")
     problems = []
     for col, bad, what in (
         ("r_hat", summary["r_hat"] > rhat_max, f"R-hat > {rhat_max}"),
@@ -160,6 +192,22 @@ def diagnose(dt, *, rhat_max: float = 1.01, ess_min: float = 400, warn: bool = T
         for p in problems:
             warnings.warn(p, ConvergenceWarning, stacklevel=2)
     return summary, problems
+
+
+def format_summary(summary) -> str:
+    """The summary table as text: 6 significant digits for the statistics, whole ESS,
+    R-hat to 3 decimals, 2 significant digits for Monte Carlo errors."""
+
+    def fmt(col):
+        if col.startswith("ess"):
+            return lambda v: f"{v:.0f}"
+        if col == "r_hat":
+            return lambda v: f"{v:.3f}"
+        if col.startswith("mcse"):
+            return lambda v: f"{v:.2g}"
+        return lambda v: f"{v:.6g}"
+
+    return summary.to_string(formatters={c: fmt(c) for c in summary.columns})
 
 
 def save_posterior(dt, path: str | os.PathLike) -> Path:

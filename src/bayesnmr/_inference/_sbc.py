@@ -18,7 +18,7 @@ from .._physics._grid import TimeGrid
 from .._physics._solver import AbstractSolver
 from .._physics._system import SpinChain
 from ._data import synthesize
-from ._model import Priors, chain_model
+from ._model import Priors, chain_model, check_model_error
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,7 +30,7 @@ class SBCResult:
     `n_draws`, `truths` and `means` (`(datasets, parameters)`), `covered50`, `covered90`
     (`(datasets, parameters)` booleans: the truth inside the central 50 % / 90 %
     posterior interval), `p_values` (a chi-square test of uniform ranks in `bins` bins,
-    per parameter).
+    per parameter), `sds` (`(datasets, parameters)`: posterior standard deviations).
     """
 
     names: list
@@ -41,6 +41,7 @@ class SBCResult:
     covered50: np.ndarray
     covered90: np.ndarray
     bins: int
+    sds: np.ndarray | None = None
 
     @property
     def coverage(self) -> dict:
@@ -61,6 +62,34 @@ class SBCResult:
             out[name] = float(chisquare(counts).pvalue)
         return out
 
+    def compare(self, reference: "SBCResult") -> dict:
+        """This posterior against `reference`'s on the same data sets (the same seed and
+        priors): per parameter, the shift of the mean in reference sds,
+        $(m - m_\\mathrm{ref}) / s_\\mathrm{ref}$, and the ratio of sds $s / s_\\mathrm{ref}$,
+        as median and 5 / 95 % quantiles over data sets (`abs_shift`: of $|$shift$|$)."""
+        if (
+            self.truths.shape != reference.truths.shape
+            or not np.allclose(self.truths, reference.truths)
+            or self.names != reference.names
+        ):
+            raise ValueError(
+                "compare: the two calibrations saw different data sets; run both with the "
+                "same `seed`, `priors`, `grid` and number of `datasets`."
+            )
+        if self.sds is None or reference.sds is None:
+            raise ValueError("compare: both results need posterior sds (`sds`).")
+        shift = (self.means - reference.means) / reference.sds
+        ratio = self.sds / reference.sds
+
+        def stats(x):
+            q = np.quantile(x, [0.05, 0.5, 0.95], axis=0)
+            return {
+                n: {"p05": float(q[0, i]), "median": float(q[1, i]), "p95": float(q[2, i])}
+                for i, n in enumerate(self.names)
+            }
+
+        return {"shift": stats(shift), "abs_shift": stats(np.abs(shift)), "sd_ratio": stats(ratio)}
+
     def to_dict(self) -> dict:
         return {
             "names": self.names,
@@ -72,7 +101,27 @@ class SBCResult:
             "ranks": self.ranks.tolist(),
             "truths": self.truths.tolist(),
             "means": self.means.tolist(),
+            "sds": None if self.sds is None else self.sds.tolist(),
+            "covered50": self.covered50.tolist(),
+            "covered90": self.covered90.tolist(),
         }
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "SBCResult":
+        """Read a result written by `save`."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"No SBC result at {str(path)!r}.")
+        try:
+            d = json.loads(path.read_text())
+            ranks, truths = np.array(d["ranks"]), np.array(d["truths"])
+            means = np.array(d["means"])
+            sds = None if d.get("sds") is None else np.array(d["sds"])
+            n_draws, bins, names = int(d["n_draws"]), int(d["bins"]), list(d["names"])
+            c50, c90 = np.array(d["covered50"], bool), np.array(d["covered90"], bool)
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"Cannot read {str(path)!r} as an SBC result: {err}") from None
+        return cls(names, ranks, n_draws, truths, means, c50, c90, bins, sds)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the result as JSON, atomically."""
@@ -113,13 +162,16 @@ def calibrate(
     *,
     solver: AbstractSolver | None = None,
     datasets: int = 200,
-    chains: int = 2,
+    chains: int = 1,
     warmup: int = 300,
     draws: int = 300,
     n_draws: int = 99,
     bins: int = 10,
     observe_iz1: bool = True,
+    model_error=None,
     seed: int = 0,
+    batch: int = 10,
+    scheduler: str | None = None,
     progress: bool = True,
 ) -> SBCResult:
     """Simulation-based calibration of the NUTS posterior (Talts et al. 2018).
@@ -131,19 +183,41 @@ def calibrate(
     50 % and 90 % intervals hold it. If the posterior is calibrated, the ranks are uniform
     and the intervals cover 50 % and 90 % of the truths.
 
-    The noise must be known: `priors.fixed` must hold `sigma` (the Jeffreys prior that
-    `sample_posterior` integrates over is improper, so there is nothing to draw it from).
-    Chains start at the true values (calibration asks whether the posterior is right, not
-    whether a sampler finds it); one compiled sampler serves every data set.
+    **Arguments:**
 
-    **Returns:** an `SBCResult` (coverage, p-values, `plot()`, `save()`).
+    - `grid`, `priors`: the experiment. The noise must be known: `priors.fixed` must
+      hold `sigma` (the Jeffreys prior that `sample_posterior` integrates over is
+      improper, so there is nothing to draw it from).
+    - `solver`: the forward model of the posterior (exact by default, or a surrogate);
+      `model_error`: its error as a noise level, `(3, T)`, from `bn.surrogate_error`.
+    - `chains`, `warmup`, `draws`: NUTS per data set; `n_draws` of the `chains * draws`
+      draws, evenly spaced, are ranked.
+    - `seed`: data set `k` draws everything from the seed `(seed, k)`, so a study gives
+      the same data sets whatever the batching, the scheduler or the forward model: two
+      calibrations with the same seed and priors see the same data (`SBCResult.compare`).
+    - `batch`: data sets per task; one compiled sampler serves a task.
+    - `scheduler`: `None` to run here; `"local"` for a Dask `LocalCluster` with one
+      worker process per core; or a Dask scheduler's address (the optional
+      `bayesnmr[dask]` extra, as for `generate_data`).
+    - `progress`: a progress bar over data sets.
+
+    Chains start at the true values: calibration asks whether the posterior is right,
+    not whether a sampler finds it.
+
+    **Returns:** an `SBCResult` (coverage, p-values, `plot()`, `save()`, `compare()`).
     """
     if "sigma" not in priors.fixed:
         raise ValueError(
             "calibrate: fix the noise, e.g. `Priors(..., fixed={'sigma': 0.05})`: data sets "
             "are simulated at a known sigma."
         )
-    for name, value in (("datasets", datasets), ("chains", chains), ("warmup", warmup)):
+    for name, value in (
+        ("datasets", datasets),
+        ("chains", chains),
+        ("warmup", warmup),
+        ("draws", draws),
+        ("batch", batch),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"Argument `{name}` must be a positive int, got {value!r}.")
     if not (isinstance(n_draws, int) and 1 <= n_draws <= chains * draws):
@@ -152,92 +226,168 @@ def calibrate(
             f"got {n_draws!r}."
         )
     priors.check_domain(solver)
-    sigma = float(priors.fixed["sigma"])
-    rng = np.random.default_rng(seed)
+    check_model_error(model_error, grid)
+    if not _names(priors):
+        raise ValueError("calibrate: every parameter is fixed; there is nothing to calibrate.")
+    job = _Job(grid, priors, solver, model_error, chains, warmup, draws, n_draws, observe_iz1, seed)
+    tasks = [list(range(k, min(k + batch, datasets))) for k in range(0, datasets, batch)]
+    records: dict[int, dict] = {}
+    with tqdm(total=datasets, disable=not progress, desc="SBC", unit="data set") as bar:
+        if scheduler is None:
+            for ks in tasks:
+                for k, rec in _run_task(job, ks, bar.update):
+                    records[k] = rec
+        else:
+            from .._parallel import cpu_count, dask_client
+
+            # Processes, not threads: NumPyro's effect handlers are global to a process.
+            with dask_client(scheduler, workers=cpu_count(), processes=True) as client:
+                from dask.distributed import as_completed
+
+                futures = client.map(_run_task, [job] * len(tasks), tasks, pure=False)
+                for fut in as_completed(futures):
+                    for k, rec in fut.result():
+                        records[k] = rec
+                        bar.update()
+    rows = [records[k] for k in range(datasets)]
+
+    def stack(key):
+        return np.array([r[key] for r in rows])
+
+    return SBCResult(
+        names=_names(priors),
+        ranks=stack("rank"),
+        n_draws=n_draws,
+        truths=stack("truth"),
+        means=stack("mean"),
+        covered50=stack("c50"),
+        covered90=stack("c90"),
+        bins=bins,
+        sds=stack("sd"),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    """Everything a calibration task needs (picklable, for Dask)."""
+
+    grid: TimeGrid
+    priors: Priors
+    solver: AbstractSolver | None
+    model_error: object
+    chains: int
+    warmup: int
+    draws: int
+    n_draws: int
+    observe_iz1: bool
+    seed: int
+
+
+def _names(priors: Priors) -> list[str]:
+    jb = priors.j_hz.reshape(-1, 2)
+    offsets = (
+        [f"offsets_hz[{i}]" for i in range(priors.n_spins)]
+        if "offsets_hz" not in priors.fixed
+        else []
+    )
+    js = [f"j_hz[{i}]" for i in range(jb.shape[0])] if priors.per_bond else ["j_hz"]
+    return offsets + (js if "j_hz" not in priors.fixed else [])
+
+
+def _run_task(job: _Job, ks: list[int], done=None) -> list[tuple[int, dict]]:
+    """Calibrate data sets `ks` with one compiled sampler."""
+    jax.config.update("jax_enable_x64", True)  # a Dask worker starts with JAX's default
+    priors, chains = job.priors, job.chains
     free_offsets = "offsets_hz" not in priors.fixed
     free_j = "j_hz" not in priors.fixed
     jb = priors.j_hz.reshape(-1, 2)
-    names = ([f"offsets_hz[{i}]" for i in range(priors.n_spins)] if free_offsets else []) + (
-        ([f"j_hz[{i}]" for i in range(jb.shape[0])] if priors.per_bond else ["j_hz"])
-        if free_j
-        else []
-    )
-    if not names:
-        raise ValueError("calibrate: every parameter is fixed; there is nothing to calibrate.")
+    model_error = check_model_error(job.model_error, job.grid)
 
     def model(mx, my, iz1):
-        chain_model(grid, priors, solver, mx, my, iz1, observe_iz1=observe_iz1)
+        chain_model(
+            job.grid,
+            priors,
+            job.solver,
+            mx,
+            my,
+            iz1,
+            observe_iz1=job.observe_iz1,
+            model_error=model_error,
+        )
 
     mcmc = MCMC(
         NUTS(model, dense_mass=True, target_accept_prob=0.9),
-        num_warmup=warmup,
-        num_samples=draws,
+        num_warmup=job.warmup,
+        num_samples=job.draws,
         num_chains=chains,
         chain_method="vectorized",
         progress_bar=False,
         jit_model_args=True,
     )
-    ranks, truths, means, c50, c90 = [], [], [], [], []
-    keep = np.linspace(0, chains * draws - 1, n_draws).astype(int)
-    for k in tqdm(range(datasets), disable=not progress, desc="SBC", unit="data set"):
-        offsets = (
-            rng.uniform(priors.offsets_hz[:, 0], priors.offsets_hz[:, 1])
-            if free_offsets
-            else np.asarray(priors.fixed["offsets_hz"], float)
-        )
-        if free_j:
-            j = rng.uniform(jb[:, 0], jb[:, 1])
-            j = j if priors.per_bond else float(j[0])
-        else:
-            j = priors.fixed["j_hz"]
-        data = synthesize(
-            SpinChain(offsets, j),
-            grid,
-            sigma,
-            seed=int(rng.integers(2**31)),
-            observe_iz1=observe_iz1,
-        )
-        # Every chain starts at the truth, in NUTS's unconstrained coordinates.
-        init = {}
-        if free_offsets:
-            init["offsets_hz"] = _unconstrained(offsets, priors.offsets_hz)
-        if free_j:
-            init["j_hz"] = _unconstrained(j, priors.j_hz)
-        init = {k: jnp.broadcast_to(v, (chains, *v.shape)) for k, v in init.items()}
-        mcmc.run(
-            jax.random.PRNGKey(int(rng.integers(2**31))),
-            jnp.asarray(data.mx),
-            jnp.asarray(data.my),
-            None if data.iz1 is None else jnp.asarray(data.iz1),
-            init_params=init,
-        )
-        samples = mcmc.get_samples()
-        cols = []
-        if free_offsets:
-            cols.append(np.asarray(samples["offsets_hz"]).reshape(-1, priors.n_spins))
-        if free_j:
-            cols.append(np.asarray(samples["j_hz"]).reshape(chains * draws, -1))
-        post = np.concatenate(cols, axis=1)
-        truth = np.concatenate(
-            ([offsets] if free_offsets else []) + ([np.atleast_1d(j)] if free_j else [])
-        )
-        thinned = post[keep]
-        ranks.append(np.sum(thinned < truth[None], axis=0))
-        truths.append(truth)
-        means.append(post.mean(0))
-        q = np.quantile(post, [0.05, 0.25, 0.75, 0.95], axis=0)
-        c50.append((q[1] <= truth) & (truth <= q[2]))
-        c90.append((q[0] <= truth) & (truth <= q[3]))
-    return SBCResult(
-        names=names,
-        ranks=np.array(ranks),
-        n_draws=n_draws,
-        truths=np.array(truths),
-        means=np.array(means),
-        covered50=np.array(c50),
-        covered90=np.array(c90),
-        bins=bins,
-    )
+    keep = np.linspace(0, chains * job.draws - 1, job.n_draws).astype(int)
+    out = []
+    with jax.numpy_rank_promotion("allow"):  # NumPyro's initialisation broadcasts
+        for k in ks:
+            rng = np.random.default_rng([job.seed, k])
+            offsets = (
+                rng.uniform(priors.offsets_hz[:, 0], priors.offsets_hz[:, 1])
+                if free_offsets
+                else np.asarray(priors.fixed["offsets_hz"], float)
+            )
+            if free_j:
+                j = rng.uniform(jb[:, 0], jb[:, 1])
+                j = j if priors.per_bond else float(j[0])
+            else:
+                j = priors.fixed["j_hz"]
+            data = synthesize(
+                SpinChain(offsets, j),
+                job.grid,
+                float(priors.fixed["sigma"]),
+                seed=int(rng.integers(2**31)),
+                observe_iz1=job.observe_iz1,
+            )
+            # Every chain starts at the truth, in NUTS's unconstrained coordinates.
+            init = {}
+            if free_offsets:
+                init["offsets_hz"] = _unconstrained(offsets, priors.offsets_hz)
+            if free_j:
+                init["j_hz"] = _unconstrained(j, priors.j_hz)
+            if chains > 1:  # NumPyro takes one start per chain, unbatched for one chain
+                init = {n: jnp.broadcast_to(v, (chains, *v.shape)) for n, v in init.items()}
+            mcmc.run(
+                jax.random.PRNGKey(int(rng.integers(2**31))),
+                jnp.asarray(data.mx),
+                jnp.asarray(data.my),
+                None if data.iz1 is None else jnp.asarray(data.iz1),
+                init_params=init,
+            )
+            samples = mcmc.get_samples()
+            cols = []
+            if free_offsets:
+                cols.append(np.asarray(samples["offsets_hz"]).reshape(-1, priors.n_spins))
+            if free_j:
+                cols.append(np.asarray(samples["j_hz"]).reshape(chains * job.draws, -1))
+            post = np.concatenate(cols, axis=1)
+            truth = np.concatenate(
+                ([offsets] if free_offsets else []) + ([np.atleast_1d(j)] if free_j else [])
+            )
+            q = np.quantile(post, [0.05, 0.25, 0.75, 0.95], axis=0)
+            out.append(
+                (
+                    k,
+                    {
+                        "rank": np.sum(post[keep] < truth[None], axis=0),
+                        "truth": truth,
+                        "mean": post.mean(0),
+                        "sd": post.std(0, ddof=1),
+                        "c50": (q[1] <= truth) & (truth <= q[2]),
+                        "c90": (q[0] <= truth) & (truth <= q[3]),
+                    },
+                )
+            )
+            if done is not None:
+                done()
+    return out
 
 
 def _unconstrained(value, box) -> jax.Array:

@@ -221,21 +221,11 @@ def generate_data(
 
 
 def _run_dask(folder, spec, todo, batch, scheduler, bar):
-    try:
-        from dask.distributed import Client, LocalCluster, as_completed
-    except ImportError:
-        raise ValueError(
-            "Argument `scheduler` needs Dask: install the extra with "
-            "`pip install 'bayesnmr[dask]'` (or `uv sync --extra dask`)."
-        ) from None
-    if scheduler == "local":
-        cluster = LocalCluster(
-            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
-        )
-        client = Client(cluster)
-    else:
-        cluster, client = None, Client(scheduler)
-    try:
+    from .._parallel import dask_client
+
+    with dask_client(scheduler) as client:
+        from dask.distributed import as_completed
+
         futures = client.map(
             _dask_task,
             [str(folder)] * len(todo),
@@ -247,10 +237,6 @@ def _run_dask(folder, spec, todo, batch, scheduler, bar):
         for fut in as_completed(futures):
             fut.result()
             bar.update()
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def load_training_data(folder: str | os.PathLike) -> tuple[DataSpec, np.ndarray, np.ndarray]:

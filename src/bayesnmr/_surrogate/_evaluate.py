@@ -117,3 +117,47 @@ def plot_stability(surrogate: Surrogate, theta, thetas=None, traces=None, title:
     axes[-1].set_xlabel("t (ms)")
     fig.tight_layout()
     return fig
+
+
+def surrogate_error(
+    surrogate: Surrogate,
+    priors=None,
+    n_samples: int = 500,
+    seed: int = 4242,
+    progress: bool = False,
+) -> np.ndarray:
+    """The surrogate's error as a noise level: the RMS of (surrogate $-$ exact) over
+    held-out parameters, per observable and time point.
+
+    Parameters are drawn uniformly from `priors`' boxes (fixed values stay fixed), or
+    from the surrogate's whole domain without `priors`, and solved exactly. Give the
+    result to inference as `model_error`: the likelihood's variance becomes
+    $\\sigma^2 + e(t)^2$, so a posterior stops trusting the surrogate beyond its accuracy.
+
+    **Returns:** an array of shape `(3, T)` (mx, my, iz1).
+    """
+    if not isinstance(surrogate, Surrogate):
+        raise ValueError(
+            f"Argument `surrogate` must be a Surrogate, got {type(surrogate).__name__}."
+        )
+    if priors is None:
+        thetas, traces = held_out(surrogate, n_samples, seed, progress)
+    else:
+        surrogate.check_prior_boxes(priors)
+        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+            raise ValueError(f"Argument `n_samples` must be a positive integer, got {n_samples!r}.")
+        rng = np.random.default_rng([seed, 999_979])
+        n = priors.n_spins
+        if "offsets_hz" in priors.fixed:
+            nu = np.broadcast_to(np.asarray(priors.fixed["offsets_hz"], float), (n_samples, n))
+        else:
+            box = priors.offsets_hz
+            nu = box[:, 0] + (box[:, 1] - box[:, 0]) * rng.random((n_samples, n))
+        if "j_hz" in priors.fixed:
+            j = np.full(n_samples, float(np.asarray(priors.fixed["j_hz"])))
+        else:
+            j = priors.j_hz[0] + (priors.j_hz[1] - priors.j_hz[0]) * rng.random(n_samples)
+        thetas = np.concatenate([nu, j[:, None]], axis=1)
+        traces = exact_traces(thetas, surrogate.grid, progress=progress)
+    pred = _predict(surrogate.net, np.asarray(thetas, np.float32)).astype(np.float64)
+    return np.sqrt(np.mean((pred - np.asarray(traces)) ** 2, axis=0))

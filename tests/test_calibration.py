@@ -1,0 +1,130 @@
+"""Calibration tools: SBC bookkeeping, determinism, Dask, the surrogate-error term, CLI."""
+
+import numpy as np
+import pytest
+
+import bayesnmr as bn
+from bayesnmr._cli import main
+from bayesnmr._inference._model import model_kwargs
+
+GRID = bn.TimeGrid(50, 2e-3)
+PRIORS = bn.Priors([[-30.0, -10.0], [10.0, 30.0]], [2.0, 15.0], fixed={"sigma": 0.05})
+TINY = {"datasets": 2, "warmup": 30, "draws": 30, "n_draws": 19, "progress": False}
+
+
+pytestmark = pytest.mark.usefixtures("allow_rank_promotion")
+
+
+@pytest.fixture(scope="module")
+def tiny_result():
+    return bn.calibrate(GRID, PRIORS, batch=2, seed=3, **TINY)
+
+
+def test_data_sets_do_not_depend_on_batching(tiny_result):
+    # Data set k is drawn from the seed (seed, k): batches of one see the same data and
+    # the same sampler keys, so the whole result is identical.
+    again = bn.calibrate(GRID, PRIORS, batch=1, seed=3, **TINY)
+    np.testing.assert_array_equal(again.truths, tiny_result.truths)
+    np.testing.assert_array_equal(again.ranks, tiny_result.ranks)
+    np.testing.assert_allclose(again.means, tiny_result.means, rtol=1e-10)
+    other = bn.calibrate(GRID, PRIORS, batch=2, seed=4, **TINY)
+    assert not np.allclose(other.truths, tiny_result.truths)
+
+
+def test_result_round_trip_and_compare(tiny_result, tmp_path):
+    path = tiny_result.save(tmp_path / "sbc.json")
+    back = bn.SBCResult.load(path)
+    np.testing.assert_array_equal(back.ranks, tiny_result.ranks)
+    np.testing.assert_array_equal(back.covered90, tiny_result.covered90)
+    assert back.coverage == tiny_result.coverage
+    same = back.compare(tiny_result)
+    assert same["shift"]["j_hz"]["median"] == 0.0
+    assert same["sd_ratio"]["j_hz"]["median"] == pytest.approx(1.0)
+    # The sds are posterior sds of the right size: well inside the prior box.
+    assert np.all(tiny_result.sds > 0) and np.all(tiny_result.sds < 1.0)
+    # A result with its means moved by one sd shifts by exactly one.
+    import dataclasses
+
+    moved = dataclasses.replace(tiny_result, means=tiny_result.means + tiny_result.sds)
+    assert moved.compare(tiny_result)["shift"]["j_hz"]["median"] == pytest.approx(1.0)
+    other = bn.calibrate(GRID, PRIORS, batch=2, seed=4, **TINY)
+    with pytest.raises(ValueError, match="different data sets"):
+        other.compare(tiny_result)
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(ValueError, match="Cannot read"):
+        bn.SBCResult.load(tmp_path / "bad.json")
+    with pytest.raises(FileNotFoundError):
+        bn.SBCResult.load(tmp_path / "missing.json")
+
+
+def test_calibrate_on_a_local_dask_cluster(tiny_result):
+    pytest.importorskip("dask.distributed")
+    res = bn.calibrate(GRID, PRIORS, batch=1, seed=3, scheduler="local", **TINY)
+    np.testing.assert_array_equal(res.truths, tiny_result.truths)
+    np.testing.assert_array_equal(res.ranks, tiny_result.ranks)
+
+
+def test_model_error_widens_the_likelihood_as_stated():
+    # log p(data | theta) with model_error e is that of N(model, sqrt(sigma^2 + e^2)).
+    from numpyro.infer.util import log_density
+    from scipy.stats import norm
+
+    chain = bn.SpinChain([-20.0, 20.0], 8.0)
+    data = bn.synthesize(chain, GRID, sigma=0.05, seed=0)
+    priors = bn.Priors.around([-20.0, 20.0], 5.0, j_hz=(2.0, 15.0), fixed={"sigma": 0.05})
+    err = np.abs(np.random.default_rng(0).normal(0.0, 0.03, (3, GRID.n)))
+    kwargs = model_kwargs(data, priors, None, err)
+    params = {"offsets_hz": np.array([-20.0, 20.0]), "j_hz": 8.0}
+    got, _ = log_density(bn.chain_model, (), kwargs, params)
+    tr = bn.simulate(chain, GRID)
+    sd = np.sqrt(0.05**2 + err**2)
+    want = sum(
+        norm.logpdf(np.asarray(getattr(data, k)), np.asarray(getattr(tr, k)), sd[i]).sum()
+        for i, k in enumerate(("mx", "my", "iz1"))
+    )
+    prior = -np.log(10.0) * 2 - np.log(13.0)
+    assert float(got) == pytest.approx(want + prior, rel=1e-9)
+    with pytest.raises(ValueError, match="`model_error` must be finite, non-negative"):
+        model_kwargs(data, priors, None, err[:, :10])
+    with pytest.raises(ValueError, match="`model_error` must be finite, non-negative"):
+        model_kwargs(data, priors, None, -err)
+
+
+def test_surrogate_error_is_the_rms_against_exact():
+    sur = bn.load_surrogate("chain4")
+    priors = bn.Priors.around([-40.0, -10.0, 20.0, 45.0], 5.0, j_hz=(10.0, 15.0))
+    err = bn.surrogate_error(sur, priors, n_samples=8, seed=1)
+    assert err.shape == (3, sur.grid.n) and np.all(err >= 0)
+    # The first sample by hand: its squared error is at most 8x the mean square.
+    rng = np.random.default_rng([1, 999_979])
+    box = priors.offsets_hz
+    nu = box[:, 0] + (box[:, 1] - box[:, 0]) * rng.random((8, 4))
+    j = 10.0 + 5.0 * rng.random(8)
+    chain = bn.SpinChain(nu[0], j[0])
+    diff = np.stack(
+        [
+            np.asarray(getattr(bn.simulate(chain, sur.grid, sur), k))
+            - np.asarray(getattr(bn.simulate(chain, sur.grid), k))
+            for k in ("mx", "my", "iz1")
+        ]
+    )
+    assert np.all(diff**2 <= 8 * err**2 + 1e-6)
+    assert np.mean(err) > 1e-5  # a surrogate is not exact
+    wide = bn.Priors.around([-40.0, -10.0, 20.0, 95.0], 10.0)
+    with pytest.raises(ValueError, match="reaches outside"):
+        bn.surrogate_error(sur, wide)
+
+
+def test_cli_sbc(tmp_path, capsys):
+    common = ["sbc", "--offsets=-20,20", "--j-range", "2,15", "--sigma", "0.05", "--n", "50"]
+    common += ["--dt", "0.002", "--warmup", "20", "--draws", "20"]
+    assert main([*common, "--datasets", "2", "--out", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out
+    assert "cover90" in out and (tmp_path / "a" / "sbc.json").is_file()
+    assert (tmp_path / "a" / "sbc.png").stat().st_size > 1000
+    argv = [*common, "--datasets", "2", "--compare", str(tmp_path / "a" / "sbc.json")]
+    assert main([*argv, "--out", str(tmp_path / "b")]) == 0
+    assert "mean shift +0.00" in capsys.readouterr().out
+    assert main([*common, "--model-error", "--out", str(tmp_path / "c")]) == 2
+    assert "`--model-error` estimates a surrogate's error" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
