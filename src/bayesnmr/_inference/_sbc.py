@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import uuid
 from pathlib import Path
 
 import jax
@@ -10,7 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import biject_to
-from numpyro.infer import MCMC, NUTS
+from numpyro.infer.hmc import hmc
+from numpyro.infer.util import initialize_model
 from tqdm.auto import tqdm
 
 from .._io import atomic_path
@@ -195,7 +197,7 @@ def calibrate(
     - `seed`: data set `k` draws everything from the seed `(seed, k)`, so a study gives
       the same data sets whatever the batching, the scheduler or the forward model: two
       calibrations with the same seed and priors see the same data (`SBCResult.compare`).
-    - `batch`: data sets per task; one compiled sampler serves a task.
+    - `batch`: data sets per task; one compiled sampler serves every task of a process.
     - `scheduler`: `None` to run here; `"local"` for a Dask `LocalCluster` with one
       worker process per core; or a Dask scheduler's address (the optional
       `bayesnmr[dask]` extra, as for `generate_data`).
@@ -229,7 +231,10 @@ def calibrate(
     check_model_error(model_error, grid)
     if not _names(priors):
         raise ValueError("calibrate: every parameter is fixed; there is nothing to calibrate.")
-    job = _Job(grid, priors, solver, model_error, chains, warmup, draws, n_draws, observe_iz1, seed)
+    token = uuid.uuid4().hex
+    job = _Job(
+        grid, priors, solver, model_error, chains, warmup, draws, n_draws, observe_iz1, seed, token
+    )
     tasks = [list(range(k, min(k + batch, datasets))) for k in range(0, datasets, batch)]
     records: dict[int, dict] = {}
     with tqdm(total=datasets, disable=not progress, desc="SBC", unit="data set") as bar:
@@ -244,11 +249,14 @@ def calibrate(
             with dask_client(scheduler, workers=cpu_count(), processes=True) as client:
                 from dask.distributed import as_completed
 
-                futures = client.map(_run_task, [job] * len(tasks), tasks, pure=False)
-                for fut in as_completed(futures):
+                # Hold no future once its result is here: Dask would recompute every
+                # held one if a worker died.
+                done = as_completed(client.map(_run_task, [job] * len(tasks), tasks, pure=False))
+                for fut in done:
                     for k, rec in fut.result():
                         records[k] = rec
                         bar.update()
+                    fut.release()
     rows = [records[k] for k in range(datasets)]
 
     def stack(key):
@@ -281,6 +289,72 @@ class _Job:
     n_draws: int
     observe_iz1: bool
     seed: int
+    token: str  # one calibration: its tasks share a compiled sampler in each process
+
+
+# The compiled sampler of the current calibration, per process. NumPyro's `MCMC.run`
+# compiles its initialisation anew on every call (new closures each time), and compiled
+# code is never freed: a study of a few hundred data sets ran out of memory maps (LLVM
+# "Cannot allocate memory" after about 80 data sets; about 640 maps per data set). The
+# sampler below is one jitted function of (key, data, start): one compilation per
+# calibration and process, whatever the number of data sets.
+_SAMPLER: dict[str, object] = {}
+
+
+def _sampler(job: "_Job"):
+    """`run(key, mx, my, iz1, z0) -> constrained draws`, jitted, for this calibration."""
+    if job.token in _SAMPLER:
+        return _SAMPLER[job.token]
+    _SAMPLER.clear()
+    model_error = check_model_error(job.model_error, job.grid)
+
+    def model(mx, my, iz1):
+        chain_model(
+            job.grid,
+            job.priors,
+            job.solver,
+            mx,
+            my,
+            iz1,
+            observe_iz1=job.observe_iz1,
+            model_error=model_error,
+        )
+
+    n = job.grid.n
+    example = (jnp.zeros(n), jnp.zeros(n), jnp.zeros(n) if job.observe_iz1 else None)
+    _, potential_gen, postprocess_gen, _ = initialize_model(
+        jax.random.PRNGKey(0), model, model_args=example, dynamic_args=True
+    )
+    init_kernel, sample_kernel = hmc(potential_fn_gen=potential_gen, algo="NUTS")
+    warmup, draws = job.warmup, job.draws
+
+    def one_chain(key, args, z0):
+        state = init_kernel(
+            z0,
+            num_warmup=warmup,
+            dense_mass=True,
+            target_accept_prob=0.9,
+            model_args=args,
+            rng_key=key,
+        )
+
+        def step(state, _):
+            state = sample_kernel(state, model_args=args)
+            return state, state.z
+
+        _, zs = jax.lax.scan(step, state, None, length=warmup + draws)
+        zs = jax.tree.map(lambda z: z[warmup:], zs)
+        return jax.vmap(postprocess_gen(*args))(zs)
+
+    @jax.jit
+    def run(key, mx, my, iz1, z0):
+        keys = jax.random.split(key, job.chains)
+        z0 = jax.tree.map(lambda z: jnp.broadcast_to(z, (job.chains, *z.shape)), z0)
+        draws_ = jax.vmap(one_chain, in_axes=(0, None, 0))(keys, (mx, my, iz1), z0)
+        return jax.tree.map(lambda d: d.reshape(-1, *d.shape[2:]), draws_)
+
+    _SAMPLER[job.token] = run
+    return run
 
 
 def _names(priors: Priors) -> list[str]:
@@ -295,35 +369,13 @@ def _names(priors: Priors) -> list[str]:
 
 
 def _run_task(job: _Job, ks: list[int], done=None) -> list[tuple[int, dict]]:
-    """Calibrate data sets `ks` with one compiled sampler."""
+    """Calibrate data sets `ks` with the calibration's compiled sampler."""
     jax.config.update("jax_enable_x64", True)  # a Dask worker starts with JAX's default
     priors, chains = job.priors, job.chains
     free_offsets = "offsets_hz" not in priors.fixed
     free_j = "j_hz" not in priors.fixed
     jb = priors.j_hz.reshape(-1, 2)
-    model_error = check_model_error(job.model_error, job.grid)
-
-    def model(mx, my, iz1):
-        chain_model(
-            job.grid,
-            priors,
-            job.solver,
-            mx,
-            my,
-            iz1,
-            observe_iz1=job.observe_iz1,
-            model_error=model_error,
-        )
-
-    mcmc = MCMC(
-        NUTS(model, dense_mass=True, target_accept_prob=0.9),
-        num_warmup=job.warmup,
-        num_samples=job.draws,
-        num_chains=chains,
-        chain_method="vectorized",
-        progress_bar=False,
-        jit_model_args=True,
-    )
+    sample = _sampler(job)  # compiled once per calibration and process
     keep = np.linspace(0, chains * job.draws - 1, job.n_draws).astype(int)
     out = []
     with jax.numpy_rank_promotion("allow"):  # NumPyro's initialisation broadcasts
@@ -352,16 +404,13 @@ def _run_task(job: _Job, ks: list[int], done=None) -> list[tuple[int, dict]]:
                 init["offsets_hz"] = _unconstrained(offsets, priors.offsets_hz)
             if free_j:
                 init["j_hz"] = _unconstrained(j, priors.j_hz)
-            if chains > 1:  # NumPyro takes one start per chain, unbatched for one chain
-                init = {n: jnp.broadcast_to(v, (chains, *v.shape)) for n, v in init.items()}
-            mcmc.run(
+            samples = sample(
                 jax.random.PRNGKey(int(rng.integers(2**31))),
                 jnp.asarray(data.mx),
                 jnp.asarray(data.my),
                 None if data.iz1 is None else jnp.asarray(data.iz1),
-                init_params=init,
+                init,
             )
-            samples = mcmc.get_samples()
             cols = []
             if free_offsets:
                 cols.append(np.asarray(samples["offsets_hz"]).reshape(-1, priors.n_spins))
