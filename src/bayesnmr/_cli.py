@@ -358,7 +358,8 @@ def cmd_sbc(args: argparse.Namespace) -> int:
     for name in result.names:
         print(f"{name:>14}  {cover['50'][name]:7.1%}  {cover['90'][name]:7.1%}  {pv[name]:.3g}")
     print(f"Wrote {result.save(out / 'sbc.json')}")
-    print(f"Wrote {save_figure(result.plot(), out / 'sbc.png')}")
+    title = f"{args.model}{' + model error' if args.model_error else ''}, sigma {args.sigma:g}"
+    print(f"Wrote {save_figure(result.plot(title), out / 'sbc.png')}")
     if args.compare:
         ref = bn.SBCResult.load(args.compare)
         cmp = result.compare(ref)
@@ -367,7 +368,8 @@ def cmd_sbc(args: argparse.Namespace) -> int:
             sh, ra = cmp["shift"][name], cmp["sd_ratio"][name]
             print(
                 f"{name:>14}  mean shift {sh['median']:+.2f} [{sh['p05']:+.2f}, {sh['p95']:+.2f}]"
-                f" ref sds; sd ratio {ra['median']:.2f} [{ra['p05']:.2f}, {ra['p95']:.2f}]"
+                f" ref sds ({cmp['beyond_2sd'][name]:.0%} beyond 2); sd ratio "
+                f"{ra['median']:.2f} [{ra['p05']:.2f}, {ra['p95']:.2f}]"
             )
     return 0
 

@@ -68,7 +68,8 @@ class SBCResult:
         """This posterior against `reference`'s on the same data sets (the same seed and
         priors): per parameter, the shift of the mean in reference sds,
         $(m - m_\\mathrm{ref}) / s_\\mathrm{ref}$, and the ratio of sds $s / s_\\mathrm{ref}$,
-        as median and 5 / 95 % quantiles over data sets (`abs_shift`: of $|$shift$|$)."""
+        as median and 5 / 95 % quantiles over data sets (`abs_shift`: of $|$shift$|$), and
+        the share of data sets whose mean moved by more than 2 reference sds."""
         if (
             self.truths.shape != reference.truths.shape
             or not np.allclose(self.truths, reference.truths)
@@ -90,7 +91,13 @@ class SBCResult:
                 for i, n in enumerate(self.names)
             }
 
-        return {"shift": stats(shift), "abs_shift": stats(np.abs(shift)), "sd_ratio": stats(ratio)}
+        far = (np.abs(shift) > 2).mean(0)
+        return {
+            "shift": stats(shift),
+            "abs_shift": stats(np.abs(shift)),
+            "sd_ratio": stats(ratio),
+            "beyond_2sd": dict(zip(self.names, far.tolist(), strict=True)),
+        }
 
     def to_dict(self) -> dict:
         return {
@@ -131,7 +138,7 @@ class SBCResult:
             tmp.write_text(json.dumps(self.to_dict(), indent=1))
         return Path(path)
 
-    def plot(self):
+    def plot(self, title: str | None = None):
         """Rank histograms with the 99 % band of a uniform histogram; returns the figure."""
         import matplotlib
 
@@ -153,7 +160,8 @@ class SBCResult:
             )
             ax.set_xlabel("rank")
         axes[0][0].legend(fontsize=7)
-        fig.suptitle(f"SBC: {n} data sets, {self.n_draws} draws each", fontsize=10)
+        head = f"SBC: {n} data sets, {self.n_draws} draws each"
+        fig.suptitle(head if title is None else f"{title}: {head}", fontsize=10)
         fig.tight_layout()
         return fig
 
