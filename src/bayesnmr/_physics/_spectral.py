@@ -42,26 +42,16 @@ def eigh_centred(h: Float[Array, "d d"]) -> tuple[Array, Array]:
 def phase_table(lam: Float[Array, " d"], times: np.ndarray) -> tuple[Array, Array]:
     r"""$\cos\lambda t$ and $\sin\lambda t$ at every time, each of shape `(d, T)`.
 
-    On a uniform grid $t_k = k\,\Delta t$ the table is built from
-    $e^{i\lambda(qm + j)\Delta t} = e^{i\lambda qm\Delta t}\, e^{i\lambda j\Delta t}$ with
-    $m \approx \sqrt{T}$, so it costs $2\sqrt{T}$ sines and cosines per eigenvalue instead
-    of $2T$ (transcendentals dominate the cost of small chains). The error of the
-    products is a few ulps.
+    Computed directly. (A factorised table, $e^{i\lambda(qm + j)\Delta t} =
+    e^{i\lambda qm\Delta t}\, e^{i\lambda j\Delta t}$ with $m \approx \sqrt{T}$, needs
+    $2\sqrt{T}$ transcendentals per eigenvalue instead of $2T$, but its products and
+    reshapes cost more than they save under XLA on a CPU: measured in one run, direct
+    against factorised, N = 8 batched 277 against 207 trajectories/s, N = 4 0.45 against
+    0.66 ms, N = 10 22.5 against 46.3 ms, N = 12 0.43 against 0.52 s.)
     """
-    n = times.size
-    dt = float(times[1] - times[0]) if n > 1 else 0.0
-    uniform = n > 1 and np.allclose(times, np.arange(n) * dt, rtol=0, atol=1e-15 * n * dt)
-    if not uniform or n < 16:
-        t = jnp.asarray(times, dtype=lam.dtype)[None, :]
-        return jnp.cos(lam[:, None] * t), jnp.sin(lam[:, None] * t)
-    m = int(np.ceil(np.sqrt(n)))
-    fine = lam[:, None] * jnp.asarray(np.arange(m) * dt, dtype=lam.dtype)[None, :]
-    coarse = lam[:, None] * jnp.asarray(np.arange(-(-n // m)) * m * dt, dtype=lam.dtype)[None, :]
-    cf, sf = jnp.cos(fine)[:, None, :], jnp.sin(fine)[:, None, :]
-    cc, sc = jnp.cos(coarse)[:, :, None], jnp.sin(coarse)[:, :, None]
-    cos = (cc * cf - sc * sf).reshape(lam.shape[0], -1)[:, :n]
-    sin = (sc * cf + cc * sf).reshape(lam.shape[0], -1)[:, :n]
-    return cos, sin
+    t = jnp.asarray(times, dtype=lam.dtype)[None, :]
+    x = lam[:, None] * t
+    return jnp.cos(x), jnp.sin(x)
 
 
 def phase_sum(
