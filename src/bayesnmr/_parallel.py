@@ -6,10 +6,12 @@ from collections.abc import Iterator
 
 
 @contextlib.contextmanager
-def dask_client(scheduler: str, workers: int = 1, processes: bool = False) -> Iterator[object]:
+def dask_client(
+    scheduler: str, workers: int | None = 1, processes: bool = False
+) -> Iterator[object]:
     """A Dask client: `"local"` starts a `LocalCluster` of `workers` single-threaded
-    workers, threads of this process or separate `processes` (and closes it afterwards);
-    anything else is a scheduler's address."""
+    workers (`None`: one per core), threads of this process or separate `processes` (and
+    closes it afterwards); anything else is a scheduler's address."""
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
@@ -19,7 +21,7 @@ def dask_client(scheduler: str, workers: int = 1, processes: bool = False) -> It
         ) from None
     if scheduler == "local":
         cluster = LocalCluster(
-            n_workers=max(1, workers),
+            n_workers=(os.cpu_count() or 1) if workers is None else max(1, workers),
             threads_per_worker=1,
             processes=processes,
             dashboard_address=":0",  # any free port: never clash with another cluster
@@ -33,7 +35,3 @@ def dask_client(scheduler: str, workers: int = 1, processes: bool = False) -> It
         client.close()
         if cluster is not None:
             cluster.close()
-
-
-def cpu_count() -> int:
-    return os.cpu_count() or 1

@@ -251,10 +251,10 @@ def calibrate(
                 for k, rec in _run_task(job, ks, bar.update):
                     records[k] = rec
         else:
-            from .._parallel import cpu_count, dask_client
+            from .._parallel import dask_client
 
             # Processes, not threads: NumPyro's effect handlers are global to a process.
-            with dask_client(scheduler, workers=cpu_count(), processes=True) as client:
+            with dask_client(scheduler, workers=None, processes=True) as client:
                 from dask.distributed import as_completed
 
                 # Hold no future once its result is here: Dask would recompute every

@@ -49,12 +49,16 @@ def evaluate_surrogate(
 def held_out(surrogate: Surrogate, n_samples: int, seed: int, progress: bool = False):
     """`n_samples` parameter vectors drawn uniformly from the surrogate's domain (with a
     seed stream no training data use) and their exact traces."""
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-        raise ValueError(f"Argument `n_samples` must be a positive integer, got {n_samples!r}.")
+    _check_n_samples(n_samples)
     rng = np.random.default_rng([seed, 999_983])
     lo, hi = surrogate.domain.lower, surrogate.domain.upper
     thetas = lo + (hi - lo) * rng.random((n_samples, lo.size))
     return thetas, exact_traces(thetas, surrogate.grid, progress=progress)
+
+
+def _check_n_samples(n_samples) -> None:
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+        raise ValueError(f"Argument `n_samples` must be a positive integer, got {n_samples!r}.")
 
 
 def accuracy_report(pred: np.ndarray, true: np.ndarray) -> dict:
@@ -144,8 +148,7 @@ def surrogate_error(
         thetas, traces = held_out(surrogate, n_samples, seed, progress)
     else:
         surrogate.check_prior_boxes(priors)
-        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-            raise ValueError(f"Argument `n_samples` must be a positive integer, got {n_samples!r}.")
+        _check_n_samples(n_samples)
         rng = np.random.default_rng([seed, 999_979])
         n = priors.n_spins
         if "offsets_hz" in priors.fixed:
