@@ -118,3 +118,26 @@ def test_diffrax_max_steps_is_a_clear_runtime_error():
     solver = bn.DiffraxSolver(max_steps=3)
     with pytest.raises(Exception, match="max_steps"):
         bn.simulate(bn.SpinChain([50.0, -20.0], 5.0), bn.TimeGrid(100, 1e-3), solver=solver)
+
+
+@pytest.mark.parametrize(
+    ("offsets", "j", "kwargs", "match"),
+    [
+        (np.zeros(3), 5.0, {}, r"`offsets_hz` must have shape \(B, N\)"),
+        (np.zeros((2, 3)), np.zeros(3), {}, r"`j_hz` must be a scalar, shape \(2,\)"),
+        (np.zeros((2, 3)), np.zeros((2, 3)), {}, r"\(2, 2\) \(one per bond\)"),
+        (np.array([[0.0, 1.0], [np.nan, 2.0]]), 5.0, {}, r"`offsets_hz` must be finite, .*\[1\]"),
+        (np.zeros((2, 3)), [1.0, np.inf], {}, r"`j_hz` must be finite, but rows \[1\]"),
+        (np.zeros((2, 3)), 5.0, {"chunk": 0}, "`chunk` must be a positive integer"),
+        (np.zeros((2, 3)), 5.0, {"t2_s": -1.0}, "t2_s"),
+        (np.zeros((2, 17)), 5.0, {}, "beyond `max_spins=16`"),
+    ],
+)
+def test_bad_simulate_batch(offsets, j, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        bn.simulate_batch(offsets, j, GRID, **kwargs)
+
+
+def test_simulate_batch_typicality_needs_a_spectral_radius():
+    with pytest.raises(ValueError, match="needs `spectral_radius`"):
+        bn.simulate_batch(np.zeros((2, 3)), 5.0, GRID, solver=bn.TypicalitySolver())

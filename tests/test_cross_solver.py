@@ -68,3 +68,61 @@ def test_exact_vs_qutip():
     np.testing.assert_allclose(tr.mx, np.real(res_x.expect[0]) / norm_x, atol=1e-6)
     np.testing.assert_allclose(tr.my, np.real(res_x.expect[1]) / norm_x, atol=1e-6)
     np.testing.assert_allclose(tr.iz1, np.real(res_z.expect[0]) / norm_z, atol=1e-6)
+
+
+def test_exact_vs_dense_on_a_long_grid(rng):
+    # 100 points: the factorised phase tables (blocks of 10 times), at N = 7.
+    chain = random_chain(rng, 7, per_bond=True)
+    grid = bn.TimeGrid(n=100, dt=1.5e-3)
+    ref = dense_traces(np.asarray(chain.offsets_hz), np.asarray(chain.bond_j_hz), grid.times)
+    tr = bn.simulate(chain, grid)
+    for key in ("mx", "my", "iz1"):
+        np.testing.assert_allclose(getattr(tr, key), ref[key], atol=1e-10)
+
+
+@pytest.mark.parametrize("n", [15, 16, 17, 97, 300, 301, 1024])
+def test_factorised_phase_table_is_the_direct_one(rng, n):
+    from bayesnmr._physics._spectral import phase_table
+
+    lam = rng.uniform(-2 * np.pi * 3000, 2 * np.pi * 3000, 40)
+    times = np.arange(n) * 7e-4
+    cos, sin = phase_table(lam, times)
+    assert cos.shape == sin.shape == (40, n)
+    x = lam[:, None] * times[None, :]
+    # The angles reach 1.4e4 rad, whose own rounding is ~2e-12; the table adds a few ulp.
+    np.testing.assert_allclose(cos, np.cos(x), rtol=0, atol=1e-11)
+    np.testing.assert_allclose(sin, np.sin(x), rtol=0, atol=1e-11)
+
+
+@pytest.mark.parametrize("j_shape", ["scalar", "chain", "bond"])
+def test_simulate_batch_is_simulate_chain_by_chain(rng, j_shape):
+    b, n = 7, 4
+    offsets = rng.uniform(-100, 100, (b, n))
+    j = {
+        "scalar": 9.0,
+        "chain": rng.uniform(0, 20, b),
+        "bond": rng.uniform(0, 20, (b, n - 1)),
+    }[j_shape]
+    tr = bn.simulate_batch(offsets, j, GRID, t2_s=0.2, chunk=3)  # 3 + 3 + a remainder
+    assert tr.mx.shape == tr.iz1.shape == (b, GRID.n)
+    for i in range(b):
+        ji = j if j_shape == "scalar" else j[i]
+        one = bn.simulate(bn.SpinChain(offsets[i], ji, t2_s=0.2), GRID)
+        np.testing.assert_allclose(tr.as_array()[i], one.as_array(), rtol=0, atol=1e-13)
+
+
+def test_simulate_batch_gradient(rng):
+    import jax
+
+    offsets = rng.uniform(-50, 50, (3, 3))
+
+    def loss(j):
+        return (bn.simulate_batch(offsets, j, GRID, chunk=2).mx ** 2).sum()
+
+    def loss_one(j):
+        return sum(
+            (bn.simulate(bn.SpinChain(offsets[i], j[i]), GRID).mx ** 2).sum() for i in range(3)
+        )
+
+    j = np.array([4.0, 11.0, 0.0])
+    np.testing.assert_allclose(jax.grad(loss)(j), jax.grad(loss_one)(j), rtol=1e-10)

@@ -239,3 +239,12 @@ def test_shipped_models(name, n_spins):
         # The target, median <= 3 %, is missed: 4.0 % (mx) and 5.1 % (my) on 333 chains
         # (benchmarks/results/surrogate.json). This guards the measured level.
         assert rep["mx"]["median"] <= 0.06 and rep["iz1"]["median"] <= 0.01
+
+
+def test_simulate_batch_checks_every_chain_against_the_domain(tiny):
+    offsets = np.array([[-20.0, 5.0, 30.0], [-20.0, 150.0, 30.0]])
+    with pytest.raises(ValueError, match=r"offsets_hz\[1\] = 150 Hz is outside"):
+        bn.simulate_batch(offsets, 8.0, GRID, solver=tiny)
+    tr = bn.simulate_batch(offsets[:1], 8.0, GRID, solver=tiny)
+    one = bn.simulate(bn.SpinChain(offsets[0], 8.0), GRID, solver=tiny)
+    np.testing.assert_allclose(tr.as_array()[0], one.as_array(), rtol=1e-6, atol=1e-7)

@@ -23,6 +23,7 @@ from ._physics._grid import TimeGrid as TimeGrid
 from ._physics._liouville import DiffraxSolver as DiffraxSolver
 from ._physics._liouville import LindbladRelaxation as LindbladRelaxation
 from ._physics._simulate import simulate as simulate
+from ._physics._simulate import simulate_batch as simulate_batch
 from ._physics._solver import AbstractSolver as AbstractSolver
 from ._physics._system import SpinChain as SpinChain
 from ._physics._traces import Traces as Traces

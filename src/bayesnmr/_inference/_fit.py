@@ -233,20 +233,29 @@ def fit(
 
 
 def _lbfgs_batch(loss, steps):
-    """`steps` L-BFGS iterations (zoom line search) for a batch of starts."""
+    """`steps` L-BFGS iterations (zoom line search) for a batch of starts.
+
+    Returns the best point each start visited, not its last: once a start has converged,
+    the line search can fail on rounding noise, and optax then takes the step anyway, which
+    can throw the point far away (seen: a converged 2-spin fit thrown to the edge of its
+    prior box, J = 0, where the gradient vanishes and it stays).
+    """
     opt = optax.lbfgs()
     value_and_grad = optax.value_and_grad_from_state(loss)
 
     def one(u):
         def body(carry, _):
-            u, state = carry
+            u, state, best_u, best_v = carry
             value, grad = value_and_grad(u, state=state)
+            better = value < best_v
+            best_u, best_v = jnp.where(better, u, best_u), jnp.where(better, value, best_v)
             updates, state = opt.update(grad, state, u, value=value, grad=grad, value_fn=loss)
             u = optax.apply_updates(u, updates)
-            return (u, state), (value, u)
+            return (u, state, best_u, best_v), (value, u)
 
-        (u, _), hist = jax.lax.scan(body, (u, opt.init(u)), None, length=steps)
-        return u, hist
+        init = (u, opt.init(u), u, jnp.asarray(jnp.inf, dtype=u.dtype))
+        (u, _, best_u, best_v), hist = jax.lax.scan(body, init, None, length=steps)
+        return jnp.where(loss(u) < best_v, u, best_u), hist
 
     return jax.vmap(one)
 

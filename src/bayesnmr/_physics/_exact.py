@@ -2,6 +2,7 @@
 
 import functools
 import math
+from typing import ClassVar
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -63,6 +64,7 @@ class ExactSolver(AbstractSolver):
     """
 
     max_spins: int = eqx.field(static=True, default=16)
+    check_values: ClassVar[bool] = False
 
     def check(self, chain: SpinChain, grid: TimeGrid) -> None:
         n = chain.n_spins

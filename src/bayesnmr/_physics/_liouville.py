@@ -1,5 +1,7 @@
 r"""The Liouville–von Neumann integrator on Diffrax, with optional Lindblad relaxation."""
 
+from typing import ClassVar
+
 import diffrax
 import equinox as eqx
 import jax.numpy as jnp
@@ -103,6 +105,7 @@ class DiffraxSolver(AbstractSolver):
     max_steps: int = eqx.field(static=True, default=100_000)
     relaxation: LindbladRelaxation | None = None
     max_memory_gib: float = eqx.field(static=True, default=4.0)
+    check_values: ClassVar[bool] = False
 
     def __check_init__(self):
         if not isinstance(self.solver, diffrax.AbstractSolver):

@@ -1,8 +1,11 @@
 """The one entry point: `simulate(system, grid, solver)`."""
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
+import numpy as np
 
+from .._checks import is_concrete
 from ._exact import ExactSolver
 from ._grid import TimeGrid
 from ._solver import AbstractSolver
@@ -36,17 +39,25 @@ def simulate(system: SpinChain, grid: TimeGrid, solver: AbstractSolver | None = 
         raise ValueError(
             f"Argument `grid` must be a `bn.TimeGrid`, but is a {type(grid).__name__}."
         )
+    _check_solver(solver)
+    solver.check(system, grid)
+    solver = solver.prepare(system, grid)
+    return _with_decay(_observables(solver, system, grid), system)
+
+
+def _check_solver(solver) -> None:
     if not isinstance(solver, AbstractSolver):
         raise ValueError(
             f"Argument `solver` must be a solver object such as `bn.ExactSolver()`, "
             f"`bn.DiffraxSolver()`, `bn.TypicalitySolver()` or a surrogate from "
             f"`bn.load_surrogate(...)`, but is {solver!r}."
         )
-    solver.check(system, grid)
-    solver = solver.prepare(system, grid)
-    tr = _observables(solver, system, grid)
+
+
+def _with_decay(tr: Traces, system: SpinChain) -> Traces:
+    """Apply the phenomenological $T_2$ decay of `system` to the FID (and its errors)."""
     if system.t2_s is not None:
-        decay = jnp.exp(-jnp.asarray(grid.times, dtype=tr.mx.dtype) / system.t2_s)
+        decay = jnp.exp(-jnp.asarray(tr.grid.times, dtype=tr.mx.dtype) / system.t2_s)
         tr = Traces(
             mx=tr.mx * decay,
             my=tr.my * decay,
@@ -62,3 +73,93 @@ def simulate(system: SpinChain, grid: TimeGrid, solver: AbstractSolver | None = 
 @eqx.filter_jit
 def _observables(solver: AbstractSolver, system: SpinChain, grid: TimeGrid) -> Traces:
     return solver.observables(system, grid)
+
+
+def simulate_batch(
+    offsets_hz,
+    j_hz,
+    grid: TimeGrid,
+    solver: AbstractSolver | None = None,
+    *,
+    t2_s=None,
+    chunk: int | None = None,
+) -> Traces:
+    r"""Simulate many chains of the same length at once.
+
+    **Arguments:**
+
+    - `offsets_hz`: the offsets of every chain in Hz, shape `(B, N)`.
+    - `j_hz`: the couplings in Hz: a scalar (every chain, every bond), shape `(B,)` (one
+      $J$ per chain) or `(B, N - 1)` (per bond).
+    - `grid`, `solver`: as for `simulate` (default `ExactSolver()`).
+    - `t2_s`: one $T_2$ in seconds for every chain, or `None`.
+    - `chunk`: chains per vectorised step. The batch runs as `jax.lax.map` over chunks,
+      each chunk a `jax.vmap`. The default is 16 on a CPU, where one `vmap` over
+      hundreds of chains spills the caches (at N = 8, T = 300 on 2 cores: about 550
+      trajectories/s in chunks of 4-16 against 380/s for one `vmap` over 256), and the
+      whole batch on a GPU.
+
+    **Returns:** `Traces` whose arrays have shape `(B, grid.n)`.
+
+    Every chain passes the same checks as in `simulate` (finite values, the solver's
+    limits, a surrogate's domain). Works under `jax.grad`.
+    """
+    if solver is None:
+        solver = ExactSolver()
+    _check_solver(solver)
+    if not isinstance(grid, TimeGrid):
+        raise ValueError(
+            f"Argument `grid` must be a `bn.TimeGrid`, but is a {type(grid).__name__}."
+        )
+    offsets = jnp.asarray(offsets_hz)
+    if not jnp.issubdtype(offsets.dtype, jnp.floating):
+        offsets = offsets.astype(jnp.result_type(float))
+    if offsets.ndim != 2 or 0 in offsets.shape:
+        raise ValueError(
+            "Argument `offsets_hz` must have shape (B, N): the offsets of B >= 1 chains of "
+            f"N >= 1 spins, one chain per row, but has shape {tuple(offsets.shape)}. For "
+            "one chain use `bn.simulate`."
+        )
+    b, n = offsets.shape
+    j = jnp.asarray(j_hz, dtype=offsets.dtype)
+    if j.ndim == 0:
+        j = jnp.broadcast_to(j, (b,))
+    if j.shape not in ((b,), (b, n - 1)):
+        raise ValueError(
+            f"Argument `j_hz` must be a scalar, shape ({b},) (one J per chain) or "
+            f"({b}, {n - 1}) (one per bond), matching `offsets_hz` of shape ({b}, {n}), "
+            f"but has shape {tuple(j.shape)}."
+        )
+    if chunk is None:
+        chunk = 16 if jax.default_backend() == "cpu" else b
+    if isinstance(chunk, bool) or not isinstance(chunk, int | np.integer) or chunk < 1:
+        raise ValueError(f"Argument `chunk` must be a positive integer, but is {chunk!r}.")
+    _check_rows_finite(offsets, j)
+    # The checks of `simulate`: on every chain where the solver's check reads the values
+    # (a surrogate's domain), else (limits on N and the grid) on the first.
+    first = SpinChain(offsets[0], j[0], t2_s)
+    solver.check(first, grid)
+    if solver.check_values:
+        for i in range(1, b):
+            solver.check(SpinChain(offsets[i], j[i], t2_s), grid)
+    return _batch(solver, offsets, j, first.t2_s, grid, min(int(chunk), b))
+
+
+def _check_rows_finite(offsets, j) -> None:
+    for name, x in (("offsets_hz", offsets), ("j_hz", j)):
+        if is_concrete(x):
+            bad = ~np.isfinite(np.asarray(x)).reshape(len(x), -1).all(axis=1)
+            if bad.any():
+                raise ValueError(
+                    f"Argument `{name}` must be finite, but rows "
+                    f"{np.flatnonzero(bad).tolist()} have non-finite entries."
+                )
+
+
+@eqx.filter_jit
+def _batch(solver, offsets, j, t2_s, grid, chunk):
+    def one(args):
+        chain = SpinChain(*args, t2_s)
+        return _with_decay(solver.prepare(chain, grid).observables(chain, grid), chain)
+
+    return jax.lax.map(one, (offsets, j), batch_size=chunk)

@@ -1,6 +1,7 @@
 """The interface every forward model implements."""
 
 import abc
+from typing import ClassVar
 
 import equinox as eqx
 
@@ -16,6 +17,10 @@ class AbstractSolver(eqx.Module):
     phenomenological $T_2$ decay; `simulate` applies that in one place for every solver.
     A solver is an immutable `eqx.Module`, so it can be passed through `jax.jit`.
     """
+
+    #: Whether `check` looks at the parameter values and not only at the chain's length
+    #: and the grid. `simulate_batch` then checks every chain, else only the first.
+    check_values: ClassVar[bool] = True
 
     @abc.abstractmethod
     def observables(self, chain: SpinChain, grid: TimeGrid) -> Traces:

@@ -1,6 +1,7 @@
 r"""Quantum typicality: the traces of large chains from a few random state vectors."""
 
 import dataclasses
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -114,6 +115,7 @@ class TypicalitySolver(AbstractSolver):
     n_vectors: int | None = eqx.field(static=True)
     seed: jnp.ndarray  # an array leaf, so a new seed does not recompile
     spectral_radius: float | None = eqx.field(static=True)
+    check_values: ClassVar[bool] = False
     window: int = eqx.field(static=True)
 
     def __init__(
