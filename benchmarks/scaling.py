@@ -9,8 +9,11 @@ T = 300 points at dt = 1 ms, FID and iz1, float64:
   exact solver to about 1e-6 (the observed error is recorded).
 - diffrax: bayesnmr's Liouville-von Neumann integrator (small N).
 - exact: bayesnmr's sector-eigh solver, jitted; warm time and compile time.
+- exact_f32: the same with `time_dtype="float32"` (phase tables and sums over times in
+  float32), N >= 8, and its largest deviation from the float64 solver.
 - exact_batch (N = 8): 256 chains at once, `bn.simulate_batch` (lax.map over chunks of
-  16, each a vmap) against one plain `jax.vmap` over all 256, interleaved repeats.
+  16, each a vmap) against one plain `jax.vmap` over all 256 and against
+  `simulate_batch` with float32 time evaluation, interleaved repeats.
 - typicality: the stochastic solver, one cold call.
 - surrogate_eigen / surrogate_mlp: one warm jitted call of each surrogate architecture
   sized for N (eigen: width 256, depth 3; the MLP baseline: 3 x 512), timing only, with
@@ -24,7 +27,7 @@ for jitted methods). A method stops at the first N whose run exceeds `--limit` s
 Writes `scaling.json` and `scaling.png` into `--out`.
 
     uv run python benchmarks/scaling.py            # the full run (about 10 minutes)
-    uv run python benchmarks/scaling.py --quick    # N <= 6, one repeat: a smoke test
+    uv run python benchmarks/scaling.py --quick    # N <= 4, one repeat: a smoke test
 """
 
 import argparse
@@ -111,8 +114,12 @@ def worker(method: str, n: int, repeats: int) -> dict:
         result["max_error_vs_exact"] = float(
             max(np.abs(fid - np.asarray(ref.fid)).max(), np.abs(iz1 - np.asarray(ref.iz1)).max())
         )
-    elif method in ("exact", "diffrax"):
-        solver = bn.ExactSolver() if method == "exact" else bn.DiffraxSolver()
+    elif method in ("exact", "exact_f32", "diffrax"):
+        solver = {
+            "exact": bn.ExactSolver(),
+            "exact_f32": bn.ExactSolver(time_dtype="float32"),
+            "diffrax": bn.DiffraxSolver(),
+        }[method]
         sim = jax.jit(
             lambda o, jj: bn.simulate(bn.SpinChain(o, jj), grid, solver=solver).as_array()
         )
@@ -127,6 +134,9 @@ def worker(method: str, n: int, repeats: int) -> dict:
             lambda: sim(*next(it)).block_until_ready(), repeats
         )
         result["compile_seconds"] = max(first - result["seconds"], 0.0)
+        if method == "exact_f32":
+            ref = bn.simulate(bn.SpinChain(offsets, j), grid).as_array()
+            result["max_error_vs_exact"] = float(np.abs(sim(offsets, j) - ref).max())
     elif method == "typicality":
         solver = bn.TypicalitySolver(seed=1)
         chain = bn.SpinChain(offsets, j)
@@ -176,9 +186,11 @@ def worker(method: str, n: int, repeats: int) -> dict:
         rng = np.random.default_rng(1)
         o, jj = rng.uniform(-100, 100, (batch, n)), rng.uniform(0, 20, batch)
         plain = jax.jit(jax.vmap(lambda o, jj: bn.simulate(bn.SpinChain(o, jj), grid).as_array()))
+        f32 = bn.ExactSolver(time_dtype="float32")
         ways = {
             "simulate_batch": lambda: bn.simulate_batch(o, jj, grid).mx.block_until_ready(),
             "vmap": lambda: plain(o, jj).block_until_ready(),
+            "float32": lambda: bn.simulate_batch(o, jj, grid, f32).mx.block_until_ready(),
         }
         times = {k: [] for k in ways}
         for fn in ways.values():
@@ -191,6 +203,13 @@ def worker(method: str, n: int, repeats: int) -> dict:
         result["seconds"] = secs["simulate_batch"] / batch
         result["trajectories_per_second"] = batch / secs["simulate_batch"]
         result["vmap_trajectories_per_second"] = batch / secs["vmap"]
+        result["float32_trajectories_per_second"] = batch / secs["float32"]
+        result["float32_max_error"] = float(
+            np.abs(
+                bn.simulate_batch(o, jj, grid, f32).as_array()
+                - bn.simulate_batch(o, jj, grid).as_array()
+            ).max()
+        )
         result["times"] = times
     else:
         raise ValueError(f"unknown method {method!r}")
@@ -203,6 +222,7 @@ METHOD_STYLE = {
     "qutip": ("QuTiP mesolve", "tab:green", "^"),
     "diffrax": ("bayesnmr DiffraxSolver", "tab:purple", "v"),
     "exact": ("bayesnmr ExactSolver", "tab:blue", "o"),
+    "exact_f32": ("ExactSolver, float32 time evaluation", "tab:cyan", "o"),
     "typicality": ("bayesnmr TypicalitySolver", "tab:orange", "D"),
     "surrogate_eigen": ("eigen surrogate (timing)", "tab:red", "*"),
     "surrogate_mlp": ("MLP baseline (timing)", "tab:brown", "P"),
@@ -291,12 +311,13 @@ def main(args) -> dict:
         "qutip": range(2, min(max_n, 2 if args.quick else args.qutip_max_n) + 1),
         "diffrax": range(2, min(max_n, 3 if args.quick else 7) + 1),
         "exact": range(2, max_n + 1),
+        "exact_f32": range(2, max_n + 1, 2) if args.quick else range(8, max_n + 1),
     }
     if args.typicality:
         plan["typicality"] = range(8, args.typicality_max_n + 1, 2)
     plan["surrogate_eigen"] = range(2, min(max_n, 10) + 1, 2)
     plan["surrogate_mlp"] = range(2, max(max_n, 12) + 1, 2) if not args.quick else range(2, 5, 2)
-    batch = not args.quick
+    batch = True
     if args.methods:
         wanted = args.methods.split(",")
         plan = {m: ns for m, ns in plan.items() if m in wanted}
@@ -323,7 +344,7 @@ def main(args) -> dict:
             if "error" in res or res["seconds"] > limit:
                 break
     if batch:
-        res = run_worker(script, ["exact_batch", "8", str(repeats)], args.limit * 10)
+        res = measure("exact_batch", 4 if args.quick else 8, args.limit * 10)
         runs.append(res)
         print(json.dumps(res), flush=True)
     out = Path(args.out)

@@ -141,3 +141,8 @@ def test_bad_simulate_batch(offsets, j, kwargs, match):
 def test_simulate_batch_typicality_needs_a_spectral_radius():
     with pytest.raises(ValueError, match="needs `spectral_radius`"):
         bn.simulate_batch(np.zeros((2, 3)), 5.0, GRID, solver=bn.TypicalitySolver())
+
+
+def test_bad_time_dtype():
+    with pytest.raises(ValueError, match="`time_dtype` must be None, 'float32' or 'float64'"):
+        bn.ExactSolver(time_dtype="float16")

@@ -60,6 +60,11 @@ def test_scaling_benchmark_quick(tmp_path):
     results = json.loads((tmp_path / "scaling.json").read_text())
     methods = {r["method"] for r in results["runs"]}
     assert {"dense", "qutip", "diffrax", "exact", "surrogate_eigen", "surrogate_mlp"} <= methods
+    (batch,) = [r for r in results["runs"] if r["method"] == "exact_batch"]
+    assert batch["trajectories_per_second"] > 0 and batch["vmap_trajectories_per_second"] > 0
+    assert 0 < batch["float32_max_error"] < 1e-6
+    f32 = [r for r in results["runs"] if r["method"] == "exact_f32"]
+    assert f32 and all(0 < r["max_error_vs_exact"] < 1e-6 for r in f32)
     assert all(r["seconds"] > 0 for r in results["runs"] if r["method"] != "baseline")
     assert (tmp_path / "scaling.png").stat().st_size > 10_000
 

@@ -126,3 +126,26 @@ def test_simulate_batch_gradient(rng):
 
     j = np.array([4.0, 11.0, 0.0])
     np.testing.assert_allclose(jax.grad(loss)(j), jax.grad(loss_one)(j), rtol=1e-10)
+
+
+def test_float32_time_evaluation_at_n12(rng):
+    # The documented tolerance of ExactSolver(time_dtype="float32"): 1e-6 (about 2e-7 seen).
+    chain = random_chain(rng, 12)
+    exact = bn.simulate(chain, GRID)
+    fast = bn.simulate(chain, GRID, solver=bn.ExactSolver(time_dtype="float32"))
+    assert fast.mx.dtype == exact.mx.dtype
+    err = np.abs(np.asarray(fast.as_array() - exact.as_array())).max()
+    assert 1e-12 < err < 1e-6  # float32 was used, and it is within the tolerance
+
+
+def test_float32_time_evaluation_gradient(rng):
+    import jax
+
+    chain = random_chain(rng, 5)
+
+    def loss(j, solver):
+        return (bn.simulate(bn.SpinChain(chain.offsets_hz, j), GRID, solver).mx ** 2).sum()
+
+    g64 = jax.grad(loss)(7.0, bn.ExactSolver())
+    g32 = jax.grad(loss)(7.0, bn.ExactSolver(time_dtype="float32"))
+    np.testing.assert_allclose(g32, g64, rtol=1e-5)
