@@ -146,3 +146,9 @@ def test_simulate_batch_typicality_needs_a_spectral_radius():
 def test_bad_time_dtype():
     with pytest.raises(ValueError, match="`time_dtype` must be None, 'float32' or 'float64'"):
         bn.ExactSolver(time_dtype="float16")
+
+
+@pytest.mark.parametrize("name", ["max_spins", "stream_from"])
+def test_bad_exact_solver_sizes(name):
+    with pytest.raises(ValueError, match=f"`{name}` must be a positive integer"):
+        bn.ExactSolver(**{name: 0})

@@ -8,10 +8,12 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import is_concrete
 from ._grid import TimeGrid
 from ._sectors import raising_index, sectors
 from ._solver import AbstractSolver
 from ._spectral import make_spectral_observable
+from ._streamed import streamed_sums
 from ._system import SpinChain
 from ._traces import Traces
 
@@ -31,16 +33,18 @@ def sector_hamiltonian(chain: SpinChain, k: int) -> jnp.ndarray:
 
 
 def estimate_cost(n_spins: int, n_times: int) -> tuple[float, float]:
-    """A rough (seconds, bytes) estimate of one exact solve on a 2-core CPU.
+    r"""A rough (seconds, bytes) estimate of one exact solve of a long chain on 2 CPU cores.
 
-    The time counts the `eigh` of every block (about $10 d^3$ flops) and the spectral
-    sums ($4 d_k d_{k+1} T$), at an assumed 20 GFLOP/s; the memory is the largest
-    block's working set (about eight `(d, d)` float64 arrays).
+    Calibrated on the sector-by-sector runs of `benchmarks/scaling.py` (2026-11-26):
+    the time is $1.05 \times 10^{-10}\,\mathrm{s} \times \sum_k d_k^3$ (the `eigh`
+    of every block and the amplitude products; N = 14, 15, 16 measured 13.7, 94 and
+    655 s, this gives 12, 88 and 665 s), and the memory five `(d, d)` float64 arrays of
+    the largest block plus 0.35 GiB of Python and JAX (measured 2.2 and 6.5 GiB at
+    N = 15, 16; this gives 1.9 and 6.5). The time grid adds little.
     """
     dims = [math.comb(n_spins, k) for k in range(n_spins + 1)]
-    flops = sum(10.0 * d**3 for d in dims)
-    flops += sum(4.0 * a * b * (n_times + a) for a, b in zip(dims[:-1], dims[1:], strict=True))
-    return flops / 20e9, 8.0 * 8 * max(dims) ** 2
+    seconds = 1.05e-10 * sum(float(d) ** 3 for d in dims)
+    return seconds, 8.0 * 5 * max(dims) ** 2 + 0.35 * 2**30
 
 
 class ExactSolver(AbstractSolver):
@@ -67,10 +71,17 @@ class ExactSolver(AbstractSolver):
       with errors of about 1e-7 in the traces (measured in
       [Benchmarks](benchmarks.md)): enough for training data, which is stored in
       float32, not for inference on precise data.
+    - `stream_from`: chains of at least this many spins (default 14), given concrete
+      values (not under `jit`, `vmap` or `grad`), are solved one sector at a time in
+      NumPy/SciPy, holding two blocks' eigenvectors at most: at N = 14, 13 s and
+      1.0 GiB against 17 s and 1.8 GiB jitted (both cold, one run on 2 cores); the
+      jitted path would need all blocks at once (about 5 GB of eigenvectors at N = 16).
+      Traced chains always take the jitted path.
     """
 
     max_spins: int = eqx.field(static=True, default=16)
     time_dtype: str | None = eqx.field(static=True, default=None)
+    stream_from: int = eqx.field(static=True, default=14)
     check_values: ClassVar[bool] = False
 
     def __check_init__(self):
@@ -79,6 +90,10 @@ class ExactSolver(AbstractSolver):
                 "Argument `time_dtype` must be None, 'float32' or 'float64', but is "
                 f"{self.time_dtype!r}."
             )
+        for name in ("max_spins", "stream_from"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+                raise ValueError(f"Argument `{name}` must be a positive integer, but is {value!r}.")
 
     def check(self, chain: SpinChain, grid: TimeGrid) -> None:
         n = chain.n_spins
@@ -96,12 +111,26 @@ class ExactSolver(AbstractSolver):
         n = chain.n_spins
         blocks = [sector_hamiltonian(chain, k) for k in range(n + 1)]
         (fid_re, fid_im), (iz1, _) = _observables(n, grid, self.time_dtype)(blocks)
-        return Traces(
-            mx=fid_re / (n * 2.0 ** (n - 1)),
-            my=fid_im / (n * 2.0 ** (n - 1)),
-            iz1=iz1 * (4.0 / 2.0**n),
-            grid=grid,
+        return _normalised(n, grid, fid_re, fid_im, iz1)
+
+    def eager(self, chain: SpinChain, grid: TimeGrid) -> Traces | None:
+        n = chain.n_spins
+        if n < self.stream_from or not (is_concrete(chain.offsets_hz) and is_concrete(chain.j_hz)):
+            return None
+        sums = streamed_sums(
+            np.asarray(chain.offsets_hz), np.asarray(chain.bond_j_hz), grid.times, self.time_dtype
         )
+        dtype = chain.offsets_hz.dtype
+        return _normalised(n, grid, *(jnp.asarray(x, dtype=dtype) for x in sums))
+
+
+def _normalised(n: int, grid: TimeGrid, fid_re, fid_im, iz1) -> Traces:
+    return Traces(
+        mx=fid_re / (n * 2.0 ** (n - 1)),
+        my=fid_im / (n * 2.0 ** (n - 1)),
+        iz1=iz1 * (4.0 / 2.0**n),
+        grid=grid,
+    )
 
 
 @functools.cache

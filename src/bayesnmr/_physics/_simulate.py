@@ -42,7 +42,10 @@ def simulate(system: SpinChain, grid: TimeGrid, solver: AbstractSolver | None = 
     _check_solver(solver)
     solver.check(system, grid)
     solver = solver.prepare(system, grid)
-    return _with_decay(_observables(solver, system, grid), system)
+    tr = solver.eager(system, grid)
+    if tr is None:
+        tr = _observables(solver, system, grid)
+    return _with_decay(tr, system)
 
 
 def _check_solver(solver) -> None:

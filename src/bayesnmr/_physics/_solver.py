@@ -29,6 +29,15 @@ class AbstractSolver(eqx.Module):
     def check(self, chain: SpinChain, grid: TimeGrid) -> None:
         """Raise `ValueError` if this solver cannot handle `chain` on `grid`."""
 
+    def eager(self, chain: SpinChain, grid: TimeGrid) -> Traces | None:
+        """Traces computed outside `jit`, or `None` to run `observables` under `jit`.
+
+        Called by `simulate` (after `check` and `prepare`) on the values it was given;
+        a solver may answer here when eager code does better, such as the exact
+        solver's bounded-memory path for long chains. The default is `None`.
+        """
+        return None
+
     def prepare(self, chain: SpinChain, grid: TimeGrid) -> "AbstractSolver":
         """Return the solver to run, specialised with static facts about `chain`.
 
