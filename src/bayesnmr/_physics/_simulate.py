@@ -98,9 +98,9 @@ def simulate_batch(
     - `t2_s`: one $T_2$ in seconds for every chain, or `None`.
     - `chunk`: chains per vectorised step. The batch runs as `jax.lax.map` over chunks,
       each chunk a `jax.vmap`. The default is 16 on a CPU, where one `vmap` over
-      hundreds of chains spills the caches (at N = 8, T = 300 on 2 cores: about 550
-      trajectories/s in chunks of 4-16 against 380/s for one `vmap` over 256), and the
-      whole batch on a GPU.
+      hundreds of chains spills the caches (N = 8, T = 300, 256 chains on 2 cores: 535
+      trajectories/s in chunks of 16 against 425/s for one `vmap`, in the scaling
+      benchmark), and the whole batch on a GPU.
 
     **Returns:** `Traces` whose arrays have shape `(B, grid.n)`.
 
