@@ -287,7 +287,7 @@ def plot(results: dict, path: Path) -> None:
         ax.annotate(
             f"N = 12: MLP baseline {ratio:.0f}x faster than exact\n(timing only; it is inaccurate)",
             xy=(12, done[("surrogate_mlp", 12)]),
-            xytext=(5, done[("surrogate_mlp", 12)] * 3),
+            xytext=(12.6, done[("surrogate_mlp", 12)] * 8),
             arrowprops={"arrowstyle": "->"},
             fontsize=8,
         )
