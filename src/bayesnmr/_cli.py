@@ -5,8 +5,6 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from ._cli_args import DEFAULT_J, DEFAULT_OFFSETS, _add_dask_option, _parse_floats
 from ._cli_surrogate import cmd_evaluate, cmd_generate, cmd_sbc, cmd_train
 
@@ -24,20 +22,20 @@ def _setup(args: argparse.Namespace) -> None:
 
 
 def _priors_for(data, args):
+    """Boxes around `--offsets` if given, else what the data alone allow."""
     import bayesnmr as bn
 
-    if args.offsets:
-        guess = _parse_floats(args.offsets, "offsets")
-        if len(guess) != data.n_spins:
-            raise ValueError(
-                f"`--offsets` gives {len(guess)} values but the data are for {data.n_spins} spins."
-            )
-    else:
-        guess = bn.peak_offsets(data, data.n_spins)
-    fixed = {}
-    if args.known_offsets:
-        fixed["offsets_hz"] = guess
     j_range = _parse_floats(args.j_range, "j-range")
+    if not args.offsets:
+        if args.known_offsets:
+            raise ValueError("`--known-offsets` needs `--offsets`.")
+        return bn.Priors.from_data(data, j_hz=j_range)
+    guess = _parse_floats(args.offsets, "offsets")
+    if len(guess) != data.n_spins:
+        raise ValueError(
+            f"`--offsets` gives {len(guess)} values but the data are for {data.n_spins} spins."
+        )
+    fixed = {"offsets_hz": guess} if args.known_offsets else {}
     return bn.Priors.around(guess, args.width, j_hz=j_range, fixed=fixed)
 
 
@@ -48,10 +46,16 @@ def _print_fit(result) -> None:
     picked = {n: v for n, v in zip(_all_names(result), values, strict=True)}
     for n, e in zip(names, err, strict=True):
         print(f"  {n:>14} = {picked[n]:10.4f} +- {e:.4f} Hz  (Laplace)")
-    print(
-        f"  noise sigma ~ {result.sigma:.4g}; "
+    how = (
         f"{result.n_steps} L-BFGS steps in {result.seconds:.2f} s"
+        if result.n_steps
+        else f"global search, {result.n_starts} descents, {result.seconds:.1f} s"
     )
+    print(f"  noise sigma ~ {result.sigma:.4g}; {how}")
+    if len(result.modes) > 1:
+        print(f"  {len(result.modes)} competing solutions (Laplace probabilities):")
+        for line in result.describe().splitlines():
+            print(f"    {line}")
 
 
 def _all_names(result):
@@ -81,6 +85,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     data = bn.load_dataset(args.data, n_spins=args.n_spins)
     priors = _priors_for(data, args)
     result = bn.fit(data, priors, n_starts=args.starts, steps=args.steps, seed=args.seed)
+    if not args.offsets:
+        print(f"Searched every order of {data.n_spins} spins, offsets in the spectral window.")
     print(f"Fit of {args.data} ({data.n_spins} spins):")
     _print_fit(result)
     if data.truth:
@@ -88,11 +94,12 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sample_and_report(data, priors, start, args, out: Path, prefix: str = "", **kwargs) -> None:
-    """NUTS from a fit, the ArviZ summary and diagnostics, the posterior file and figures."""
+def _sample_and_report(data, priors, args, out: Path, prefix: str = "", **kwargs) -> None:
+    """NUTS (from the global fit unless `init` is passed), the ArviZ summary and
+    diagnostics, the posterior file and figures."""
     import bayesnmr as bn
 
-    from ._inference._nuts import format_summary
+    from ._inference._diagnose import format_summary
     from ._io import save_figure
 
     dt = bn.sample_posterior(
@@ -102,7 +109,6 @@ def _sample_and_report(data, priors, start, args, out: Path, prefix: str = "", *
         warmup=args.warmup,
         draws=args.draws,
         seed=getattr(args, "seed", 0),
-        init={"offsets_hz": start.offsets_hz, "j_hz": start.j_hz, "sigma": start.sigma},
         **kwargs,
     )
     summary, problems = bn.diagnose(dt, warn=False)
@@ -120,8 +126,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     data = bn.load_dataset(args.data, n_spins=args.n_spins)
     priors = _priors_for(data, args)
-    start = bn.fit(data, priors, laplace=False)
-    _sample_and_report(data, priors, start, args, Path(args.out))
+    _sample_and_report(data, priors, args, Path(args.out))
     return 0
 
 
@@ -171,36 +176,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"{res.n_steps} steps, {res.seconds:.2f} s after compilation (truth {DEFAULT_J})"
         )
 
-    print(f"3. {elapsed()} Fit every offset and J jointly (surrogate), from the spectrum's peaks:")
-    peaks = bn.peak_offsets(data, 4)
-    priors = bn.Priors.around(peaks, 15.0, j_hz=(0.0, 20.0))
-    print(f"   peaks at {np.round(peaks, 1).tolist()} Hz; priors: boxes of +-15 Hz around them")
-    res = bn.fit(data, priors, solver=sur)
+    print(f"3. {elapsed()} Fit every offset and J from the data alone (exact solver): offsets")
+    print("   anywhere in the spectral window, J in [0, 25] Hz, the order along the chain unknown:")
+    res = bn.fit(data)
     _print_fit(res)
 
     print(
-        f"4. {elapsed()} NUTS posterior with the surrogate "
+        f"4. {elapsed()} NUTS posterior (exact solver), started at that fit "
         f"({args.chains} chains x ({args.warmup} warmup + {args.draws} draws)):"
     )
-    _sample_and_report(
-        data,
-        priors,
-        res,
-        args,
-        out,
-        prefix="demo_",
-        solver=sur,
-        progress_bar=False,
-    )
+    _sample_and_report(data, None, args, out, prefix="demo_", init=res, progress_bar=False)
     print(f"Done in {time.perf_counter() - t_start:.0f} s.")
     return 0
 
 
 def _add_prior_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", help="a NetCDF file from `bayesnmr simulate` (or the same format)")
-    p.add_argument("--n-spins", type=int, default=None, help="if the file does not say")
-    p.add_argument("--offsets", default="", help="guessed offsets in Hz (default: spectrum peaks)")
-    p.add_argument("--width", type=float, default=15.0, help="prior half-width around them (Hz)")
+    p.add_argument(
+        "--spins",
+        "--n-spins",
+        dest="n_spins",
+        type=int,
+        default=None,
+        help="if the file does not say",
+    )
+    p.add_argument(
+        "--offsets",
+        default="",
+        help="guessed offsets in Hz, spin 1 first (default: none; every offset anywhere in "
+        "the spectral window, the order along the chain unknown)",
+    )
+    p.add_argument("--width", type=float, default=15.0, help="prior half-width around --offsets")
     p.add_argument("--j-range", default="0,25", help="prior box for J in Hz (default %(default)s)")
     p.add_argument("--known-offsets", action="store_true", help="fix the offsets at --offsets")
     p.add_argument("--seed", type=int, default=0)
@@ -236,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = sub.add_parser("fit", help="point estimate (L-BFGS, multi-start) with Laplace errors")
     _add_prior_options(fit)
-    fit.add_argument("--starts", type=int, default=8)
+    fit.add_argument("--starts", type=int, default=None, help="descents (default 16 + 8N)")
     fit.add_argument("--steps", type=int, default=25, help="L-BFGS steps per stage")
     fit.set_defaults(func=cmd_fit)
 

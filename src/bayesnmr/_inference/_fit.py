@@ -1,20 +1,19 @@
-"""Point estimates by gradient descent (optax L-BFGS), robust to the oscillating misfit."""
+"""Point estimates by gradient descent (optax L-BFGS): a global search from the data alone,
+or a descent from a given start."""
 
 import dataclasses
 import time
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from .._physics._grid import TimeGrid
-from .._physics._simulate import simulate
 from .._physics._solver import AbstractSolver
-from .._physics._system import SpinChain
-from ._data import Dataset, peak_offsets
+from ._data import Dataset
+from ._descent import Space, chain_of, descend, to_hz
 from ._model import Priors
+from ._modes import Mode, laplace_modes
+from ._search import search
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,145 +21,55 @@ class FitResult:
     """A point estimate.
 
     **Fields:** `offsets_hz`, `j_hz` (the estimate, in Hz), `loss` (the final
-    least-squares misfit $\\frac12\\sum r^2$), `loss_history` (per step, of the chosen
-    start), `n_steps`, `seconds` (wall time after compilation), `start` (which start won),
-    `sigma` (the noise estimated from the residuals), `path` (the free parameters in Hz
-    after each step, in the order of `names`), and `covariance`, `stderr` (the
-    Laplace approximation over the free parameters, in the order of `names`).
+    least-squares misfit $\\frac12\\sum r^2$), `seconds` (wall time: of the whole search,
+    compilation included; of the descent alone, after compilation, for a fit from
+    `init`), `sigma` (the noise estimated from the residuals), `names` (the free
+    parameters), `covariance` and `stderr` (the Laplace approximation over the free
+    parameters, in the order of `names`), and `modes`: every competing solution found
+    (this one first) with its Laplace posterior probability (see `Mode`).
+
+    A fit from `init` also has `loss_history` (the misfit per step of the winning
+    start), `path` (its free parameters after each step), `n_steps` and `start` (which
+    start won); a global search has `n_starts` descents.
     """
 
     offsets_hz: np.ndarray
     j_hz: np.ndarray
     loss: float
-    loss_history: np.ndarray
-    n_steps: int
     seconds: float
-    start: int
     sigma: float
     names: list
-    path: np.ndarray
     covariance: np.ndarray | None = None
+    modes: tuple[Mode, ...] = ()
+    n_steps: int = 0
+    start: int = 0
+    loss_history: np.ndarray | None = None
+    path: np.ndarray | None = None
+    n_starts: int = 0
 
     @property
     def stderr(self) -> np.ndarray | None:
         return None if self.covariance is None else np.sqrt(np.diag(self.covariance))
 
-
-class _Space:
-    """Free parameters <-> an unconstrained vector through a logistic map onto the boxes."""
-
-    def __init__(self, priors: Priors):
-        self.priors = priors
-        lo, hi, names = [], [], []
-        if "offsets_hz" not in priors.fixed:
-            lo += list(priors.offsets_hz[:, 0])
-            hi += list(priors.offsets_hz[:, 1])
-            names += [f"offsets_hz[{i}]" for i in range(priors.n_spins)]
-        if "j_hz" not in priors.fixed:
-            jb = priors.j_hz.reshape(-1, 2)
-            lo += list(jb[:, 0])
-            hi += list(jb[:, 1])
-            names += [f"j_hz[{i}]" for i in range(jb.shape[0])] if priors.per_bond else ["j_hz"]
-        self.lo, self.hi, self.names = np.array(lo), np.array(hi), names
-
-    def to_u(self, x):
-        p = np.clip((np.asarray(x) - self.lo) / (self.hi - self.lo), 1e-6, 1 - 1e-6)
-        return np.log(p) - np.log1p(-p)
-
-    def plan(self, data: Dataset, steps: int, taus: tuple) -> "_Plan":
-        f = self.priors.fixed
-        return _Plan(
-            self.priors.n_spins,
-            self.priors.per_bond,
-            "offsets_hz" not in f,
-            "j_hz" not in f,
-            data.grid,
-            data.iz1 is not None,
-            steps,
-            taus,
-        )
-
-    def consts(self, data: Dataset) -> dict:
-        """Everything a descent needs as arrays: traced, so one compilation serves any data."""
-        f = self.priors.fixed
-        obs = [data.mx, data.my] + ([] if data.iz1 is None else [data.iz1])
-        return {
-            "lo": jnp.asarray(self.lo),
-            "hi": jnp.asarray(self.hi),
-            "offsets": jnp.asarray(f.get("offsets_hz", np.zeros(self.priors.n_spins)), float),
-            "j": jnp.asarray(f.get("j_hz", 0.0), float),
-            "obs": [jnp.asarray(o) for o in obs],
-            "times": jnp.asarray(data.grid.times),
-        }
-
-
-@dataclasses.dataclass(frozen=True)
-class _Plan:
-    """The static structure of a fit (hashable): what is free, the grid, the stages."""
-
-    n_spins: int
-    per_bond: bool
-    free_offsets: bool
-    free_j: bool
-    grid: TimeGrid
-    observe_iz1: bool
-    steps: int
-    taus: tuple
-
-
-def _chain(plan: _Plan, consts: dict, x) -> SpinChain:
-    n, k = plan.n_spins, 0
-    if plan.free_offsets:
-        nu, k = x[:n], n
-    else:
-        nu = consts["offsets"]
-    if plan.free_j:
-        j = x[k:] if plan.per_bond else x[k]
-    else:
-        j = consts["j"]
-    return SpinChain(nu, j)
-
-
-def _to_hz(consts: dict, u):
-    return consts["lo"] + (consts["hi"] - consts["lo"]) * jax.nn.sigmoid(u)
-
-
-def _loss_hz(plan: _Plan, consts: dict, solver, tau, x):
-    """The least-squares misfit in Hz, residuals weighted by $e^{-t/\\tau}$ if `tau`."""
-    tr = simulate(_chain(plan, consts, x), plan.grid, solver)
-    model = [tr.mx, tr.my] + ([tr.iz1] if plan.observe_iz1 else [])
-    w = 1.0 if tau is None else jnp.exp(-consts["times"] / tau)
-    return 0.5 * sum(jnp.sum(w * (m - o) ** 2) for m, o in zip(model, consts["obs"], strict=True))
-
-
-@eqx.filter_jit
-def _descend(plan: _Plan, consts: dict, solver, u0):
-    """Every stage of L-BFGS for a batch of starts, and the final misfit of each."""
-    u, histories, paths = u0, [], []
-    for tau in plan.taus:
-
-        def loss_u(u, tau=tau):
-            return _loss_hz(plan, consts, solver, tau, _to_hz(consts, u))
-
-        u, (hist, path) = _lbfgs_batch(loss_u, plan.steps)(u)
-        histories.append(hist)
-        paths.append(path)
-    final = jax.vmap(lambda u: _loss_hz(plan, consts, solver, None, _to_hz(consts, u)))(u)
-    return u, jnp.concatenate(histories, axis=1), jnp.concatenate(paths, axis=1), final
-
-
-@eqx.filter_jit
-def _hessian(plan: _Plan, consts: dict, solver, x):
-    return jax.hessian(lambda x: _loss_hz(plan, consts, solver, None, x))(x)
+    def describe(self) -> str:
+        """The competing solutions, one line each, most probable first."""
+        lines = []
+        for k, m in enumerate(self.modes):
+            j = np.round(np.atleast_1d(m.j_hz), 3).tolist()
+            lines.append(
+                f"mode {k}: p = {m.probability:.3g}, misfit {m.loss:.6g}, offsets "
+                f"{np.round(m.offsets_hz, 3).tolist()} Hz, J {j} Hz"
+            )
+        return "\n".join(lines)
 
 
 def fit(
     data: Dataset,
-    priors: Priors,
+    priors: Priors | None = None,
     *,
     solver: AbstractSolver | None = None,
     init: dict | None = None,
-    n_starts: int = 8,
+    n_starts: int | None = None,
     steps: int = 25,
     broadening: tuple[float, ...] = (0.03, 0.1),
     seed: int = 0,
@@ -169,120 +78,122 @@ def fit(
     """Least-squares point estimate of the free parameters, by optax L-BFGS.
 
     The misfit of an FID oscillates in the parameters, with a false minimum every
-    ~$1/T$ Hz, so one descent from a poor start stops in the nearest one. `fit` therefore:
+    ~$1/T$ Hz, and the order of the spins along the chain is not known from the data,
+    so one descent from a poor start stops in the wrong place.
 
-    1. starts from the spectrum's peaks (or `init`) and from `n_starts - 1` random
-       points in the prior boxes, all at once (one `vmap`-ed batch);
-    2. descends first on line-broadened data, weighting residuals by $e^{-t/\\tau}$ for
-       each $\\tau$ in `broadening` (a smooth misfit), then on the full data;
-    3. keeps the start with the lowest final misfit.
+    **Without `init`** (the default), `fit` searches globally from the data alone:
+    candidate offsets from multiplet analysis of the spectrum, in every order along the
+    chain that the prior boxes allow, and random starts on the spectrum's lines, are
+    screened on the line-broadened misfit; the best `n_starts` are descended, first on
+    broadened residuals (weights $e^{-t/\\tau}$ for each $\\tau$ in `broadening`), then
+    on the data; the best solutions are reordered and descended again until the misfit
+    stops improving (see docs/inference.md for the design and its measured success).
 
-    With `n_starts=1` and `broadening=()` it is a plain L-BFGS descent from `init` (the
-    paper's experiment). The noise $\\sigma$ is not fitted; it is estimated from the
-    residuals, and `laplace=True` adds the Laplace covariance (the inverse Hessian of
-    $\\sum r^2 / 2\\sigma^2$ in Hz).
+    **With `init`** (a dict of `offsets_hz` and/or `j_hz`), `fit` descends from it and
+    from `n_starts - 1` random points of the boxes (8 starts by default). With
+    `n_starts=1` and `broadening=()` it is a plain L-BFGS descent (the paper's
+    experiment).
 
-    The descent is compiled once per structure (which parameters are free, the grid,
-    the stages, the solver's type) and reused for new data and priors of that shape.
+    **Arguments:**
 
-    **Returns:** a `FitResult`.
+    - `data`: the `Dataset`.
+    - `priors`: the boxes to search (default `Priors.from_data(data)`: every offset
+      anywhere in the spectral window, J in [0, 25] Hz).
+    - `solver`: the forward model (the exact solver by default).
+    - `n_starts`: descents (default 16 + 8 N for the global search).
+    - `steps`: L-BFGS steps per stage; `broadening`: the stages' $\\tau$ in seconds.
+    - `laplace`: compute the Laplace covariance and the modes' probabilities.
+
+    The noise $\\sigma$ is not fitted; it is estimated from the residuals. When the FID
+    alone is observed and the boxes are mirror-symmetric, a chain and its mirror image
+    fit equally well; the search reports the one with $\\nu_1 \\le \\nu_N$.
+
+    **Returns:** a `FitResult`, with every competing solution in `modes`.
     """
+    if priors is None:
+        priors = Priors.from_data(data)
     if priors.n_spins != data.n_spins:
         raise ValueError(
             f"The priors are for {priors.n_spins} spins but the data for {data.n_spins}."
         )
-    if n_starts < 1 or steps < 1:
-        raise ValueError(f"`n_starts` and `steps` must be >= 1, got {n_starts}, {steps}.")
+    if n_starts is None:
+        n_starts = 8 if init is not None else 16 + 8 * priors.n_spins
+    for name, value in (("n_starts", n_starts), ("steps", steps)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ValueError(f"Argument `{name}` must be a positive int, got {value!r}.")
+    if any(not (np.isfinite(t) and t > 0) for t in broadening):
+        raise ValueError(f"Argument `broadening` takes positive times in s, got {broadening}.")
     priors.check_domain(solver)
-    space = _Space(priors)
+    space = Space(priors)
     if not space.names:
         raise ValueError("Nothing to fit: every parameter is fixed in `priors.fixed`.")
-    first = _first_start(data, priors, space, init)
-    rng = np.random.default_rng(seed)
-    randoms = rng.uniform(space.lo, space.hi, (n_starts - 1, len(space.names)))
-    u0 = jnp.asarray(np.vstack([space.to_u(first)[None], space.to_u(randoms)])[:n_starts])
-
-    plan = space.plan(data, steps, (*broadening, None))
-    consts = space.consts(data)
-    _descend.lower(plan, consts, solver, u0).compile()  # so that `seconds` is the fit alone
-    t0 = time.perf_counter()
-    u, history, path, final = jax.block_until_ready(_descend(plan, consts, solver, u0))
+    if init is None:
+        t0 = time.perf_counter()
+        xs, losses, n_descended = search(
+            data,
+            space,
+            solver,
+            n_starts=int(n_starts),
+            steps=steps,
+            broadening=tuple(broadening),
+            seed=seed,
+        )
+        extra = {"n_starts": n_descended}
+    else:
+        xs, losses, t0, extra = _from_init(
+            data, priors, space, solver, init, n_starts, steps, broadening, seed
+        )
     seconds = time.perf_counter() - t0
-    best = int(jnp.argmin(final))
-    x = np.asarray(_to_hz(consts, u[best]))
-    chain = _chain(plan, consts, jnp.asarray(x))
     n_obs = data.grid.n * (2 if data.iz1 is None else 3)
-    sigma = float(np.sqrt(2 * float(final[best]) / n_obs))
-    cov = None
-    if laplace:
-        hess = np.asarray(_hessian(plan, consts, solver, jnp.asarray(x))) / sigma**2
-        cov = np.linalg.pinv(0.5 * (hess + hess.T))
+    modes = tuple(laplace_modes(data, space, solver, xs, losses)) if laplace else ()
+    chain = chain_of(space.plan(data, 1, ()), space.consts(data), jnp.asarray(xs[0]))
     return FitResult(
         offsets_hz=np.asarray(chain.offsets_hz),
         j_hz=np.asarray(chain.j_hz),
-        loss=float(final[best]),
-        loss_history=np.asarray(history[best]),
-        path=np.asarray(jax.vmap(lambda v: _to_hz(consts, v))(path[best])),
-        n_steps=len(plan.taus) * steps,
+        loss=float(losses[0]),
         seconds=seconds,
-        start=best,
-        sigma=sigma,
+        sigma=float(np.sqrt(2 * float(losses[0]) / n_obs)),
         names=space.names,
-        covariance=cov,
+        covariance=modes[0].covariance if modes else None,
+        modes=modes,
+        **extra,
     )
 
 
-def _lbfgs_batch(loss, steps):
-    """`steps` L-BFGS iterations (zoom line search) for a batch of starts.
-
-    Returns the best point each start visited, not its last: once a start has converged,
-    the line search can fail on rounding noise, and optax then takes the step anyway, which
-    can throw the point far away (seen: a converged 2-spin fit thrown to the edge of its
-    prior box, J = 0, where the gradient vanishes and it stays).
-    """
-    opt = optax.lbfgs()
-    value_and_grad = optax.value_and_grad_from_state(loss)
-
-    def one(u):
-        def body(carry, _):
-            u, state, best_u, best_v = carry
-            value, grad = value_and_grad(u, state=state)
-            better = value < best_v
-            best_u, best_v = jnp.where(better, u, best_u), jnp.where(better, value, best_v)
-            updates, state = opt.update(grad, state, u, value=value, grad=grad, value_fn=loss)
-            u = optax.apply_updates(u, updates)
-            return (u, state, best_u, best_v), (value, u)
-
-        init = (u, opt.init(u), u, jnp.asarray(jnp.inf, dtype=u.dtype))
-        (u, _, best_u, best_v), hist = jax.lax.scan(body, init, None, length=steps)
-        return jnp.where(loss(u) < best_v, u, best_u), hist
-
-    return jax.vmap(one)
+def _from_init(data, priors, space, solver, init, n_starts, steps, broadening, seed):
+    """A descent from `init` and `n_starts - 1` random starts; the best one."""
+    first = _first_start(priors, init)
+    rng = np.random.default_rng(seed)
+    randoms = rng.uniform(space.lo, space.hi, (n_starts - 1, len(space.names)))
+    u0 = jnp.asarray(np.vstack([space.to_u(first)[None], space.to_u(randoms)])[:n_starts])
+    plan = space.plan(data, steps, (*broadening, None))
+    consts = space.consts(data)
+    descend.lower(plan, consts, solver, u0).compile()  # so that `seconds` is the fit alone
+    t0 = time.perf_counter()
+    u, history, path, final = jax.block_until_ready(descend(plan, consts, solver, u0))
+    best = int(jnp.argmin(final))
+    x = np.asarray(to_hz(consts, u[best]))
+    extra = {
+        "loss_history": np.asarray(history[best]),
+        "path": np.asarray(jax.vmap(lambda v: to_hz(consts, v))(path[best])),
+        "n_steps": len(plan.taus) * steps,
+        "start": best,
+    }
+    return x[None], np.asarray(final[best])[None], t0, extra
 
 
-def _first_start(data, priors, space, init):
-    if init is not None:
-        parts = []
-        if "offsets_hz" not in priors.fixed:
-            parts.append(np.asarray(init["offsets_hz"], np.float64))
-        if "j_hz" not in priors.fixed:
-            parts.append(np.atleast_1d(np.asarray(init["j_hz"], np.float64)))
-        return np.concatenate(parts)
+def _first_start(priors: Priors, init: dict) -> np.ndarray:
     parts = []
-    if "offsets_hz" not in priors.fixed:
-        peaks = peak_offsets(data, priors.n_spins)
-        box = priors.offsets_hz
-        # Each spin's box takes the nearest peak inside it, else the box centre.
-        parts.append(
-            np.array(
-                [
-                    min(peaks, key=lambda p, b=b: abs(p - b.mean()))
-                    if np.any((peaks > b[0]) & (peaks < b[1]))
-                    else b.mean()
-                    for b in box
-                ]
+    for key in ("offsets_hz", "j_hz"):
+        if key in priors.fixed:
+            continue
+        if key == "j_hz" and key not in init:
+            parts.append(priors.j_hz.reshape(-1, 2).mean(1))  # the box centre
+            continue
+        if key not in init:
+            raise ValueError(
+                f"Argument `init` needs `{key}` (it is free in the priors), got keys "
+                f"{sorted(init)}."
             )
-        )
-    if "j_hz" not in priors.fixed:
-        parts.append(priors.j_hz.reshape(-1, 2).mean(1))
+        parts.append(np.atleast_1d(np.asarray(init[key], np.float64)))
     return np.concatenate(parts)

@@ -88,6 +88,17 @@ class Priors:
             fixed or {},
         )
 
+    @classmethod
+    def from_data(
+        cls, data: Dataset, j_hz=(0.0, 25.0), sigma_scale: float = 0.1, fixed: dict | None = None
+    ) -> "Priors":
+        """What the data alone allow: every offset anywhere in the spectral window
+        $[-1/2\\Delta t, 1/2\\Delta t)$ of the data's grid, J in `j_hz`, for `data.n_spins`
+        spins. The default of `fit` and `sample_posterior`."""
+        nyquist = 0.5 / data.grid.dt
+        box = np.tile([-nyquist, nyquist], (data.n_spins, 1))
+        return cls(box, np.asarray(j_hz, np.float64), sigma_scale, fixed or {})
+
     def free_names(self) -> list[str]:
         return [k for k in ("offsets_hz", "j_hz", "sigma") if k not in self.fixed]
 

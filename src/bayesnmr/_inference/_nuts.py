@@ -1,27 +1,26 @@
-"""NUTS posteriors as ArviZ DataTrees, and their diagnostics."""
+"""NUTS posteriors as ArviZ DataTrees: started at the global fit, one mode at a time."""
 
 import os
-import warnings
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro.infer import MCMC, NUTS, Predictive, init_to_value
 
 from .._io import atomic_path
+from .._physics._simulate import simulate_batch
 from .._physics._solver import AbstractSolver
 from ._data import Dataset
-from ._model import Priors, chain_model, model_kwargs
-
-
-class ConvergenceWarning(UserWarning):
-    """A sampler diagnostic failed its threshold (R-hat, ESS or divergences)."""
+from ._descent import Space
+from ._fit import fit
+from ._model import Priors, check_model_error
+from ._modes import Mode, laplace_modes
+from ._sampler import prepare, to_unconstrained
 
 
 def sample_posterior(
     data: Dataset,
-    priors: Priors,
+    priors: Priors | None = None,
     *,
     solver: AbstractSolver | None = None,
     chains: int = 4,
@@ -35,104 +34,121 @@ def sample_posterior(
     target_accept: float = 0.9,
     marginal_sigma: bool = True,
     model_error=None,
+    min_mode_probability: float = 0.01,
 ):
     """Sample the posterior of a chain's parameters with NUTS.
 
+    The FID's posterior has many narrow local modes (a false one every ~$1/T$ Hz), and
+    chains started at random points of the prior stay in them. So, unless `init` is
+    given, the chains start at the global optimum found by `bn.fit` (the same search,
+    from the data alone), spread by one Laplace standard deviation, with the Laplace
+    covariance as the first mass matrix. When the fit finds competing solutions (two
+    orders of the spins along the chain that fit almost equally well, say), every mode
+    with a Laplace probability of at least `min_mode_probability` is sampled with its own
+    `chains` chains, and the modes are reported apart, not averaged.
+
     **Arguments:**
 
-    - `data`, `priors`: the `Dataset` and the `Priors`.
+    - `data`: the `Dataset`; `priors`: the `Priors` (default `Priors.from_data(data)`:
+      offsets anywhere in the spectral window, J in [0, 25] Hz).
     - `solver`: the forward model (exact by default, or a surrogate).
     - `chains`, `warmup`, `draws`, `seed`: the usual.
-    - `chain_method`: NumPyro's `"sequential"`, `"vectorized"` or `"parallel"` (one
-      chain per JAX device), or `"auto"`: `"parallel"` when there are at least `chains`
-      devices, else `"vectorized"`. On a CPU, JAX shows one device unless told
-      otherwise: call `bn.use_cpu_cores()` (or `numpyro.set_host_device_count`) at the
-      start of the program, before JAX computes anything, to run chains on every core
-      (measured: 4 chains at N = 4 on 2 cores, 38 s parallel against 57 s vectorized).
-    - `init`: starting values (for example a `fit`'s `offsets_hz` and `j_hz`); chains
-      start there, spread by NumPyro's jitter during warmup. Without it, chains start
-      at random points of the prior.
+    - `chain_method`: `"sequential"`, `"vectorized"` or `"parallel"` (one chain per JAX
+      device), or `"auto"`: `"parallel"` when there are at least `chains` devices, else
+      `"vectorized"`. On a CPU, JAX shows one device unless told otherwise: call
+      `bn.use_cpu_cores()` at the start of the program, before JAX computes anything.
+    - `init`: where to start instead of a new global fit: a `FitResult` (its modes), or a
+      dict of `offsets_hz` and `j_hz` (one mode, started there).
     - `predictive_draws`: posterior draws used for the posterior predictive.
     - `marginal_sigma`: integrate the noise $\\sigma$ out analytically (Jeffreys prior,
-      see `chain_model`), so NUTS explores only the offsets and J, and draw $\\sigma$
-      afterwards from its exact conditional $\\mathrm{InvGamma}(n/2, \\mathrm{RSS}/2)$,
-      one per draw. Sampled jointly, $\\sigma$ mixes slowly (bulk ESS about 300 of 2000
-      draws). `False` samples it under the half-normal prior of `priors`.
+      see `chain_model`) and draw it afterwards from its exact conditional
+      $\\mathrm{InvGamma}(n/2, \\mathrm{RSS}/2)$, one per draw. `False` samples it under
+      the half-normal prior of `priors`.
     - `model_error`: the forward model's error as a noise level, shape `(3, T)`, from
-      `bn.surrogate_error` (see `chain_model`); then $\\sigma$ is sampled, not
-      integrated out.
+      `bn.surrogate_error` (see `chain_model`); then $\\sigma$ is sampled.
 
-    **Returns:** an ArviZ `DataTree` with groups `posterior`, `sample_stats`,
-    `observed_data` and `posterior_predictive`.
+    The sampler is compiled once per structure (grid, free parameters, solver type, chain
+    settings) and reused by later calls, whatever the data and boxes.
+
+    **Returns:** an ArviZ `DataTree` with groups `posterior` (the most probable mode),
+    `sample_stats`, `observed_data`, `posterior_predictive`, `modes` (every mode found:
+    `probability`, `log_evidence`, `loss`, its `offsets_hz` and `j_hz`, whether it was
+    `sampled`), and `posterior_mode1`, `sample_stats_mode1`, ... for further sampled modes.
     """
     import arviz as az
     import xarray as xr
 
+    priors = Priors.from_data(data) if priors is None else priors
     if chain_method not in ("auto", "sequential", "vectorized", "parallel"):
         raise ValueError(
             "Argument `chain_method` must be 'auto', 'sequential', 'vectorized' or "
             f"'parallel', got {chain_method!r}."
         )
     for name, value in (("chains", chains), ("warmup", warmup), ("draws", draws)):
-        if not isinstance(value, int) or value < 1:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"Argument `{name}` must be a positive int, got {value!r}.")
-    kwargs = model_kwargs(data, priors, solver, model_error)
+    if priors.n_spins != data.n_spins:
+        raise ValueError(
+            f"The priors are for {priors.n_spins} spins but the data for {data.n_spins}."
+        )
+    priors.check_domain(solver)
+    model_error = check_model_error(model_error, data.grid)
     if chain_method == "auto":
         chain_method = "parallel" if jax.local_device_count() >= chains > 1 else "vectorized"
+    if chain_method == "parallel" and jax.local_device_count() < chains:
+        raise ValueError(
+            f"chain_method='parallel' needs {chains} devices, JAX has "
+            f"{jax.local_device_count()}; call `bn.use_cpu_cores()` first or use 'vectorized'."
+        )
     marginal = marginal_sigma and "sigma" not in priors.fixed and model_error is None
-    strategy = None
-    if init is not None:
-        skip = set(priors.fixed) | ({"sigma"} if marginal else set())
-        values = {k: jnp.asarray(v) for k, v in init.items() if k not in skip}
-        strategy = init_to_value(values=values)
-    kernel = NUTS(
-        chain_model,
-        target_accept_prob=target_accept,
-        dense_mass=True,
-        **({"init_strategy": strategy} if strategy else {}),
-    )
-    mcmc = MCMC(
-        kernel,
-        num_warmup=warmup,
-        num_samples=draws,
-        num_chains=chains,
+    modes = _start_modes(data, priors, solver, init, seed)
+    sampled = [m for m in modes if m.probability >= min_mode_probability] or modes[:1]
+    arrays = tuple(None if a is None else jnp.asarray(a) for a in (data.mx, data.my, data.iz1))
+    sampler, args = prepare(
+        data.grid,
+        priors,
+        solver,
+        arrays,
+        marginal_sigma=marginal,
+        model_error=model_error,
+        chains=chains,
+        warmup=warmup,
+        draws=draws,
         chain_method=chain_method,
-        progress_bar=progress_bar,
+        target_accept=target_accept,
     )
-    mcmc.run(jax.random.PRNGKey(seed), **kwargs, marginal_sigma=marginal)
-    dt = az.from_numpyro(mcmc)
-    samples = mcmc.get_samples()
-    if marginal:
-        rss = np.asarray(samples.pop("rss"))
-        n_obs = data.grid.n * (2 if data.iz1 is None else 3)
-        gamma = np.random.default_rng(seed).gamma(n_obs / 2, 1.0, size=rss.shape)
-        samples["sigma"] = jnp.asarray(np.sqrt(rss / (2 * gamma)))
-        post = dt["posterior"].to_dataset()
-        sigma = samples["sigma"].reshape(post["rss"].shape)
-        post = post.drop_vars("rss").assign(sigma=(post["rss"].dims, np.asarray(sigma)))
-        dt["posterior"] = post
-    total = next(iter(samples.values())).shape[0]
-    keep = np.linspace(0, total - 1, min(predictive_draws, total)).astype(int)
-    thinned = {k: v[keep] for k, v in samples.items()}
-    pred_kwargs = dict(kwargs, mx=None, my=None, iz1=None)
-    predictive = Predictive(chain_model, posterior_samples=thinned)(
-        jax.random.PRNGKey(seed + 1), **pred_kwargs
+    rng = np.random.default_rng(seed)
+    dt = None
+    for k, mode in enumerate(sampled):
+        z0, inverse_mass = _chain_starts(priors, mode, chains, marginal, rng)
+        samples, stats = sampler.run(
+            jax.random.PRNGKey(seed + 7919 * k),
+            args,
+            z0,
+            inverse_mass,
+            progress=progress_bar,
+            desc=f"NUTS mode {k}" if len(sampled) > 1 else "NUTS",
+        )
+        if marginal:
+            rss = samples.pop("rss")
+            n_obs = data.grid.n * (2 if data.iz1 is None else 3)
+            samples["sigma"] = np.sqrt(rss / (2 * rng.gamma(n_obs / 2, 1.0, size=rss.shape)))
+        tree = az.from_dict({"posterior": samples, "sample_stats": stats})
+        if dt is None:
+            dt = tree
+            thinned = samples
+        else:
+            dt[f"posterior_mode{k}"] = tree["posterior"]
+            dt[f"sample_stats_mode{k}"] = tree["sample_stats"]
+    dt["posterior_predictive"] = _predictive(
+        data, priors, solver, thinned, predictive_draws, model_error, rng
     )
-    predictive = {k: np.asarray(v)[None] for k, v in predictive.items() if k in ("mx", "my", "iz1")}
-    ppc = az.from_dict(
-        {"posterior_predictive": predictive},
-        dims={k: ["time"] for k in predictive},
-        coords={"time": data.grid.times},
-    )
-    dt["posterior_predictive"] = ppc["posterior_predictive"]
     observed = {"mx": data.mx, "my": data.my} | ({} if data.iz1 is None else {"iz1": data.iz1})
     dt["observed_data"] = xr.Dataset(
         {k: ("time", np.asarray(v)) for k, v in observed.items()},
         coords={"time": data.grid.times},
     )
-    if marginal and "log_likelihood" in dt.children:
-        # A pointwise log-likelihood is not defined once sigma is integrated out.
-        del dt["log_likelihood"]
+    dt["modes"] = _modes_dataset(modes, len(sampled))
     dt.attrs["n_spins"] = int(data.n_spins)
     dt.attrs["chain_method"] = chain_method
     if data.truth:
@@ -140,6 +156,108 @@ def sample_posterior(
         dt.attrs["true_j_hz"] = np.atleast_1d(np.asarray(data.truth["j_hz"], float))
         dt.attrs["true_sigma"] = float(data.truth["sigma"])
     return dt
+
+
+def _start_modes(data, priors, solver, init, seed) -> list[Mode]:
+    """The modes to start from: the global fit's, or one at `init` (Laplace there)."""
+    if init is None:
+        return list(fit(data, priors, solver=solver, seed=seed).modes)
+    if not isinstance(init, dict):  # a FitResult: its modes
+        if init.modes:
+            return list(init.modes)
+        init = {"offsets_hz": init.offsets_hz, "j_hz": init.j_hz}
+    space = Space(priors)
+    x = []
+    if space.free_offsets:
+        x.append(np.asarray(init["offsets_hz"], float).reshape(-1))
+    if space.free_j:
+        x.append(np.atleast_1d(np.asarray(init["j_hz"], float)).reshape(-1))
+    x = space.clip(np.concatenate(x))[None]
+    from ._descent import loss_hz
+
+    loss = float(loss_hz(space.plan(data, 1, ()), space.consts(data), solver, None, x[0]))
+    return laplace_modes(data, space, solver, x, np.array([loss]))
+
+
+def _chain_starts(priors, mode: Mode, chains, marginal, rng):
+    """Chain starts spread by one Laplace sd, and the Laplace covariance as the inverse
+    mass matrix, both in NUTS's unconstrained coordinates (sites in sorted order)."""
+    values = {"offsets_hz": mode.offsets_hz, "j_hz": mode.j_hz, "sigma": 0.0}
+    centre = to_unconstrained(priors, values, marginal_sigma=True)
+    # Jacobian of x -> z for each free parameter, in `names` order (offsets, then J).
+    space = Space(priors)
+    x = np.r_[
+        mode.offsets_hz if space.free_offsets else [],
+        np.atleast_1d(mode.j_hz) if space.free_j else [],
+    ]
+    jac = (space.hi - space.lo) / ((x - space.lo) * (space.hi - x))
+    cov_z = mode.covariance * np.outer(jac, jac)
+    n_off = priors.n_spins if space.free_offsets else 0
+    # NUTS flattens its sites in sorted order: j_hz before offsets_hz.
+    perm = np.r_[np.arange(n_off, len(x)), np.arange(n_off)]
+    cov_sorted = cov_z[np.ix_(perm, perm)]
+    flat = np.concatenate([np.atleast_1d(np.asarray(centre[k])) for k in sorted(centre)])
+    jitter = rng.multivariate_normal(np.zeros(len(x)), cov_sorted, size=chains)
+    starts = flat[None] + jitter
+    z0, i = {}, 0
+    for k in sorted(centre):
+        size = np.atleast_1d(np.asarray(centre[k])).size
+        z0[k] = jnp.asarray(starts[:, i : i + size].reshape((chains, *np.shape(centre[k]))))
+        i += size
+    inverse_mass = jnp.asarray(cov_sorted)
+    if not marginal and "sigma" not in priors.fixed:  # sigma sampled: log-scale, sd ~ 1/sqrt(n)
+        z0["sigma"] = jnp.full((chains,), np.log(max(np.sqrt(2 * mode.loss / (2 * len(x))), 1e-6)))
+        inverse_mass = None
+    return z0, inverse_mass
+
+
+def _predictive(data, priors, solver, samples, n_draws, model_error, rng):
+    """Posterior-predictive traces: the forward model at thinned draws, plus noise."""
+    import xarray as xr
+
+    flat = {k: np.asarray(v).reshape(-1, *np.shape(v)[2:]) for k, v in samples.items()}
+    total = flat["sigma"].shape[0] if "sigma" in flat else next(iter(flat.values())).shape[0]
+    keep = np.linspace(0, total - 1, min(n_draws, total)).astype(int)
+    f = priors.fixed
+    offsets = (
+        flat["offsets_hz"][keep]
+        if "offsets_hz" in flat
+        else np.tile(f["offsets_hz"], (len(keep), 1))
+    )
+    if "j_hz" in flat:
+        j = flat["j_hz"][keep]
+    else:
+        j = np.broadcast_to(np.asarray(f["j_hz"], float), (len(keep), *np.shape(f["j_hz"])))
+    sigma = flat["sigma"][keep] if "sigma" in flat else np.full(len(keep), float(f["sigma"]))
+    tr = simulate_batch(jnp.asarray(offsets, float), jnp.asarray(j, float), data.grid, solver)
+    out = {}
+    names = ("mx", "my") + (("iz1",) if data.iz1 is not None else ())
+    for i, name in enumerate(names):
+        sd = (
+            sigma[:, None]
+            if model_error is None
+            else np.sqrt(sigma[:, None] ** 2 + np.asarray(model_error[i]) ** 2)
+        )
+        noisy = np.asarray(getattr(tr, name)) + sd * rng.normal(size=(len(keep), data.grid.n))
+        out[name] = (("chain", "draw", "time"), noisy[None])
+    return xr.Dataset(out, coords={"time": data.grid.times})
+
+
+def _modes_dataset(modes: list[Mode], n_sampled: int):
+    import xarray as xr
+
+    j = np.array([np.atleast_1d(m.j_hz) for m in modes])
+    return xr.Dataset(
+        {
+            "probability": ("mode", [m.probability for m in modes]),
+            "log_evidence": ("mode", [m.log_evidence for m in modes]),
+            "loss": ("mode", [m.loss for m in modes]),
+            "sampled": ("mode", [k < n_sampled for k in range(len(modes))]),
+            "offsets_hz": (("mode", "spin"), np.array([m.offsets_hz for m in modes])),
+            "j_hz": (("mode", "bond"), j),
+        },
+        coords={"mode": np.arange(len(modes))},
+    )
 
 
 def use_cpu_cores(n: int | None = None) -> int:
@@ -159,55 +277,6 @@ def use_cpu_cores(n: int | None = None) -> int:
         raise ValueError(f"Argument `n` must be a positive int, got {n!r}.")
     numpyro.set_host_device_count(n)
     return n
-
-
-def diagnose(dt, *, rhat_max: float = 1.01, ess_min: float = 400, warn: bool = True):
-    """The ArviZ summary table, and the list of failed checks.
-
-    Checks: R-hat $\\le$ `rhat_max`, bulk and tail ESS $\\ge$ `ess_min` for every
-    parameter, no divergent transitions. Each failure is also raised as a
-    `ConvergenceWarning` when `warn`.
-
-    **Returns:** `(summary, problems)`: a pandas DataFrame of unrounded numbers
-    (`format_summary` prints it) and a list of strings.
-    """
-    import arviz as az
-
-    summary = az.summary(dt, var_names=[v for v in dt.posterior.data_vars], round_to="none")
-    problems = []
-    for col, bad, what in (
-        ("r_hat", summary["r_hat"] > rhat_max, f"R-hat > {rhat_max}"),
-        ("ess_bulk", summary["ess_bulk"] < ess_min, f"bulk ESS < {ess_min:g}"),
-        ("ess_tail", summary["ess_tail"] < ess_min, f"tail ESS < {ess_min:g}"),
-    ):
-        if bool(np.any(bad)):
-            rows = ", ".join(f"{i} ({summary.loc[i, col]:.3g})" for i in summary.index[bad])
-            problems.append(f"{what} for {rows}")
-    divergences = int(np.asarray(dt.sample_stats["diverging"]).sum())
-    if divergences:
-        problems.append(
-            f"{divergences} divergent transitions; raise target_accept or reparametrise"
-        )
-    if warn:
-        for p in problems:
-            warnings.warn(p, ConvergenceWarning, stacklevel=2)
-    return summary, problems
-
-
-def format_summary(summary) -> str:
-    """The summary table as text: 6 significant digits for the statistics, whole ESS,
-    R-hat to 3 decimals, 2 significant digits for Monte Carlo errors."""
-
-    def fmt(col):
-        if col.startswith("ess"):
-            return lambda v: f"{v:.0f}"
-        if col == "r_hat":
-            return lambda v: f"{v:.3f}"
-        if col.startswith("mcse"):
-            return lambda v: f"{v:.2g}"
-        return lambda v: f"{v:.6g}"
-
-    return summary.to_string(formatters={c: fmt(c) for c in summary.columns})
 
 
 def save_posterior(dt, path: str | os.PathLike) -> Path:

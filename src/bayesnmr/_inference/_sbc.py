@@ -3,16 +3,11 @@
 import dataclasses
 import json
 import os
-import uuid
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro.distributions import constraints
-from numpyro.distributions.transforms import biject_to
-from numpyro.infer.hmc import hmc
-from numpyro.infer.util import initialize_model
 from tqdm.auto import tqdm
 
 from .._io import atomic_path
@@ -20,7 +15,7 @@ from .._physics._grid import TimeGrid
 from .._physics._solver import AbstractSolver
 from .._physics._system import SpinChain
 from ._data import synthesize
-from ._model import Priors, chain_model, check_model_error
+from ._model import Priors, check_model_error
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,6 +178,7 @@ def calibrate(
     batch: int = 10,
     scheduler: str | None = None,
     progress: bool = True,
+    start: str = "fit",
 ) -> SBCResult:
     """Simulation-based calibration of the NUTS posterior (Talts et al. 2018).
 
@@ -211,8 +207,12 @@ def calibrate(
       `bayesnmr[dask]` extra, as for `generate_data`).
     - `progress`: a progress bar over data sets.
 
-    Chains start at the true values: calibration asks whether the posterior is right,
-    not whether a sampler finds it.
+    - `start`: where the chains start: `"fit"` (the default, as `sample_posterior`
+      does: the most probable mode of `bn.fit` with 8 starts in the prior boxes), or
+      `"truth"` (asks only whether the posterior is right, not whether it is found).
+
+    One compiled sampler (shared with `sample_posterior`) serves every data set of a
+    process.
 
     **Returns:** an `SBCResult` (coverage, p-values, `plot()`, `save()`, `compare()`).
     """
@@ -239,9 +239,10 @@ def calibrate(
     check_model_error(model_error, grid)
     if not _names(priors):
         raise ValueError("calibrate: every parameter is fixed; there is nothing to calibrate.")
-    token = uuid.uuid4().hex
+    if start not in ("fit", "truth"):
+        raise ValueError(f"Argument `start` must be 'fit' or 'truth', got {start!r}.")
     job = _Job(
-        grid, priors, solver, model_error, chains, warmup, draws, n_draws, observe_iz1, seed, token
+        grid, priors, solver, model_error, chains, warmup, draws, n_draws, observe_iz1, seed, start
     )
     tasks = [list(range(k, min(k + batch, datasets))) for k in range(0, datasets, batch)]
     records: dict[int, dict] = {}
@@ -297,72 +298,7 @@ class _Job:
     n_draws: int
     observe_iz1: bool
     seed: int
-    token: str  # one calibration: its tasks share a compiled sampler in each process
-
-
-# The compiled sampler of the current calibration, per process. NumPyro's `MCMC.run`
-# compiles its initialisation anew on every call (new closures each time), and compiled
-# code is never freed: a study of a few hundred data sets ran out of memory maps (LLVM
-# "Cannot allocate memory" after about 80 data sets; about 640 maps per data set). The
-# sampler below is one jitted function of (key, data, start): one compilation per
-# calibration and process, whatever the number of data sets.
-_SAMPLER: dict[str, object] = {}
-
-
-def _sampler(job: "_Job"):
-    """`run(key, mx, my, iz1, z0) -> constrained draws`, jitted, for this calibration."""
-    if job.token in _SAMPLER:
-        return _SAMPLER[job.token]
-    _SAMPLER.clear()
-    model_error = check_model_error(job.model_error, job.grid)
-
-    def model(mx, my, iz1):
-        chain_model(
-            job.grid,
-            job.priors,
-            job.solver,
-            mx,
-            my,
-            iz1,
-            observe_iz1=job.observe_iz1,
-            model_error=model_error,
-        )
-
-    n = job.grid.n
-    example = (jnp.zeros(n), jnp.zeros(n), jnp.zeros(n) if job.observe_iz1 else None)
-    _, potential_gen, postprocess_gen, _ = initialize_model(
-        jax.random.PRNGKey(0), model, model_args=example, dynamic_args=True
-    )
-    init_kernel, sample_kernel = hmc(potential_fn_gen=potential_gen, algo="NUTS")
-    warmup, draws = job.warmup, job.draws
-
-    def one_chain(key, args, z0):
-        state = init_kernel(
-            z0,
-            num_warmup=warmup,
-            dense_mass=True,
-            target_accept_prob=0.9,
-            model_args=args,
-            rng_key=key,
-        )
-
-        def step(state, _):
-            state = sample_kernel(state, model_args=args)
-            return state, state.z
-
-        _, zs = jax.lax.scan(step, state, None, length=warmup + draws)
-        zs = jax.tree.map(lambda z: z[warmup:], zs)
-        return jax.vmap(postprocess_gen(*args))(zs)
-
-    @jax.jit
-    def run(key, mx, my, iz1, z0):
-        keys = jax.random.split(key, job.chains)
-        z0 = jax.tree.map(lambda z: jnp.broadcast_to(z, (job.chains, *z.shape)), z0)
-        draws_ = jax.vmap(one_chain, in_axes=(0, None, 0))(keys, (mx, my, iz1), z0)
-        return jax.tree.map(lambda d: d.reshape(-1, *d.shape[2:]), draws_)
-
-    _SAMPLER[job.token] = run
-    return run
+    start: str
 
 
 def _names(priors: Priors) -> list[str]:
@@ -378,13 +314,20 @@ def _names(priors: Priors) -> list[str]:
 
 def _run_task(job: _Job, ks: list[int], done=None) -> list[tuple[int, dict]]:
     """Calibrate data sets `ks` with the calibration's compiled sampler."""
+    from ._descent import Space, loss_hz
+    from ._fit import fit
+    from ._modes import laplace_modes
+    from ._nuts import _chain_starts
+    from ._sampler import prepare
+
     jax.config.update("jax_enable_x64", True)  # a Dask worker starts with JAX's default
     priors, chains = job.priors, job.chains
     free_offsets = "offsets_hz" not in priors.fixed
     free_j = "j_hz" not in priors.fixed
     jb = priors.j_hz.reshape(-1, 2)
-    sample = _sampler(job)  # compiled once per calibration and process
     keep = np.linspace(0, chains * job.draws - 1, job.n_draws).astype(int)
+    model_error = check_model_error(job.model_error, job.grid)
+    space = Space(priors)
     out = []
     with jax.numpy_rank_promotion("allow"):  # NumPyro's initialisation broadcasts
         for k in ks:
@@ -406,18 +349,35 @@ def _run_task(job: _Job, ks: list[int], done=None) -> list[tuple[int, dict]]:
                 seed=int(rng.integers(2**31)),
                 observe_iz1=job.observe_iz1,
             )
-            # Every chain starts at the truth, in NUTS's unconstrained coordinates.
-            init = {}
-            if free_offsets:
-                init["offsets_hz"] = _unconstrained(offsets, priors.offsets_hz)
-            if free_j:
-                init["j_hz"] = _unconstrained(j, priors.j_hz)
-            samples = sample(
-                jax.random.PRNGKey(int(rng.integers(2**31))),
-                jnp.asarray(data.mx),
-                jnp.asarray(data.my),
-                None if data.iz1 is None else jnp.asarray(data.iz1),
-                init,
+            truth = np.concatenate(
+                ([offsets] if free_offsets else []) + ([np.atleast_1d(j)] if free_j else [])
+            )
+            if job.start == "fit":
+                mode = fit(data, priors, solver=job.solver, n_starts=8, seed=k).modes[0]
+            else:
+                x = space.clip(truth)[None]
+                plan, consts = space.plan(data, 1, ()), space.consts(data)
+                loss = np.array([float(loss_hz(plan, consts, job.solver, None, x[0]))])
+                mode = laplace_modes(data, space, job.solver, x, loss)[0]
+            arrays = tuple(
+                None if a is None else jnp.asarray(a) for a in (data.mx, data.my, data.iz1)
+            )
+            sampler, args = prepare(  # compiled once per structure and process
+                job.grid,
+                priors,
+                job.solver,
+                arrays,
+                marginal_sigma=False,
+                model_error=model_error,
+                chains=chains,
+                warmup=job.warmup,
+                draws=job.draws,
+                chain_method="vectorized",
+                target_accept=0.9,
+            )
+            z0, inverse_mass = _chain_starts(priors, mode, chains, False, rng)
+            samples, _ = sampler.run(
+                jax.random.PRNGKey(int(rng.integers(2**31))), args, z0, inverse_mass
             )
             cols = []
             if free_offsets:
@@ -425,9 +385,6 @@ def _run_task(job: _Job, ks: list[int], done=None) -> list[tuple[int, dict]]:
             if free_j:
                 cols.append(np.asarray(samples["j_hz"]).reshape(chains * job.draws, -1))
             post = np.concatenate(cols, axis=1)
-            truth = np.concatenate(
-                ([offsets] if free_offsets else []) + ([np.atleast_1d(j)] if free_j else [])
-            )
             q = np.quantile(post, [0.05, 0.25, 0.75, 0.95], axis=0)
             out.append(
                 (
@@ -445,9 +402,3 @@ def _run_task(job: _Job, ks: list[int], done=None) -> list[tuple[int, dict]]:
             if done is not None:
                 done()
     return out
-
-
-def _unconstrained(value, box) -> jax.Array:
-    """`value` inside the uniform `box` (`(..., 2)`), mapped to NUTS's coordinates."""
-    box = np.asarray(box, float)
-    return biject_to(constraints.interval(box[..., 0], box[..., 1])).inv(jnp.asarray(value))

@@ -1,0 +1,178 @@
+"""The least-squares misfit over the free parameters, and batched L-BFGS descents on it.
+
+Package-internal: `fit` and the global search (`_search.py`) drive these.
+"""
+
+import dataclasses
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .._physics._grid import TimeGrid
+from .._physics._simulate import simulate
+from .._physics._system import SpinChain
+from ._data import Dataset
+from ._model import Priors
+
+
+class Space:
+    """Free parameters <-> an unconstrained vector through a logistic map onto the boxes.
+
+    The free parameters, in Hz, in the order of `names`: the offsets (unless fixed), then
+    J (one, or one per bond), as in the conventions' parameter vector.
+    """
+
+    def __init__(self, priors: Priors):
+        self.priors = priors
+        lo, hi, names = [], [], []
+        if "offsets_hz" not in priors.fixed:
+            lo += list(priors.offsets_hz[:, 0])
+            hi += list(priors.offsets_hz[:, 1])
+            names += [f"offsets_hz[{i}]" for i in range(priors.n_spins)]
+        if "j_hz" not in priors.fixed:
+            jb = priors.j_hz.reshape(-1, 2)
+            lo += list(jb[:, 0])
+            hi += list(jb[:, 1])
+            names += [f"j_hz[{i}]" for i in range(jb.shape[0])] if priors.per_bond else ["j_hz"]
+        self.lo, self.hi, self.names = np.array(lo), np.array(hi), names
+
+    @property
+    def free_offsets(self) -> bool:
+        return "offsets_hz" not in self.priors.fixed
+
+    @property
+    def free_j(self) -> bool:
+        return "j_hz" not in self.priors.fixed
+
+    def to_u(self, x):
+        p = np.clip((np.asarray(x) - self.lo) / (self.hi - self.lo), 1e-6, 1 - 1e-6)
+        return np.log(p) - np.log1p(-p)
+
+    def clip(self, x):
+        """`x` moved inside the boxes (just inside: the logistic map cannot reach an edge)."""
+        eps = 1e-6 * (self.hi - self.lo)
+        return np.clip(x, self.lo + eps, self.hi - eps)
+
+    def plan(self, data: Dataset, steps: int, taus: tuple) -> "Plan":
+        return Plan(
+            self.priors.n_spins,
+            self.priors.per_bond,
+            self.free_offsets,
+            self.free_j,
+            data.grid,
+            data.iz1 is not None,
+            steps,
+            taus,
+        )
+
+    def consts(self, data: Dataset) -> dict:
+        """Everything a descent needs as arrays: traced, so one compilation serves any data."""
+        f = self.priors.fixed
+        obs = [data.mx, data.my] + ([] if data.iz1 is None else [data.iz1])
+        return {
+            "lo": jnp.asarray(self.lo),
+            "hi": jnp.asarray(self.hi),
+            "offsets": jnp.asarray(f.get("offsets_hz", np.zeros(self.priors.n_spins)), float),
+            "j": jnp.asarray(f.get("j_hz", 0.0), float),
+            "obs": [jnp.asarray(o) for o in obs],
+            "times": jnp.asarray(data.grid.times),
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """The static structure of a fit (hashable): what is free, the grid, the stages."""
+
+    n_spins: int
+    per_bond: bool
+    free_offsets: bool
+    free_j: bool
+    grid: TimeGrid
+    observe_iz1: bool
+    steps: int
+    taus: tuple
+
+
+def chain_of(plan: Plan, consts: dict, x) -> SpinChain:
+    """The chain of the free-parameter vector `x` (Hz), with the fixed values filled in."""
+    n, k = plan.n_spins, 0
+    if plan.free_offsets:
+        nu, k = x[:n], n
+    else:
+        nu = consts["offsets"]
+    if plan.free_j:
+        j = x[k:] if plan.per_bond else x[k]
+    else:
+        j = consts["j"]
+    return SpinChain(nu, j)
+
+
+def to_hz(consts: dict, u):
+    return consts["lo"] + (consts["hi"] - consts["lo"]) * jax.nn.sigmoid(u)
+
+
+def loss_hz(plan: Plan, consts: dict, solver, tau, x):
+    """The least-squares misfit in Hz, residuals weighted by $e^{-t/\\tau}$ if `tau`."""
+    tr = simulate(chain_of(plan, consts, x), plan.grid, solver)
+    model = [tr.mx, tr.my] + ([tr.iz1] if plan.observe_iz1 else [])
+    w = 1.0 if tau is None else jnp.exp(-consts["times"] / tau)
+    return 0.5 * sum(jnp.sum(w * (m - o) ** 2) for m, o in zip(model, consts["obs"], strict=True))
+
+
+@eqx.filter_jit
+def screen(plan: Plan, consts: dict, solver, tau, xs):
+    """The misfit (weighted by $e^{-t/\\tau}$) at each row of `xs` (Hz), in chunks of 16."""
+    return jax.lax.map(lambda x: loss_hz(plan, consts, solver, tau, x), xs, batch_size=16)
+
+
+@eqx.filter_jit
+def descend(plan: Plan, consts: dict, solver, u0):
+    """Every stage of L-BFGS for a batch of starts, and the final misfit of each."""
+    u, histories, paths = u0, [], []
+    for tau in plan.taus:
+
+        def loss_u(u, tau=tau):
+            return loss_hz(plan, consts, solver, tau, to_hz(consts, u))
+
+        u, (hist, path) = lbfgs_batch(loss_u, plan.steps)(u)
+        histories.append(hist)
+        paths.append(path)
+    final = jax.vmap(lambda u: loss_hz(plan, consts, solver, None, to_hz(consts, u)))(u)
+    return u, jnp.concatenate(histories, axis=1), jnp.concatenate(paths, axis=1), final
+
+
+@eqx.filter_jit
+def hessian(plan: Plan, consts: dict, solver, x):
+    """The Hessian of the (unweighted) misfit in Hz at `x`."""
+    return jax.hessian(lambda x: loss_hz(plan, consts, solver, None, x))(x)
+
+
+def lbfgs_batch(loss, steps):
+    """`steps` L-BFGS iterations (zoom line search) for a batch of starts.
+
+    Returns the best point each start visited, not its last: once a start has converged,
+    the line search can fail on rounding noise, and optax then takes the step anyway, which
+    can throw the point far away (seen: a converged 2-spin fit thrown to the edge of its
+    prior box, J = 0, where the gradient vanishes and it stays).
+    """
+    opt = optax.lbfgs()
+    value_and_grad = optax.value_and_grad_from_state(loss)
+
+    def one(u):
+        def body(carry, _):
+            u, state, best_u, best_v = carry
+            value, grad = value_and_grad(u, state=state)
+            better = value < best_v
+            best_u, best_v = jnp.where(better, u, best_u), jnp.where(better, value, best_v)
+            updates, state = opt.update(grad, state, u, value=value, grad=grad, value_fn=loss)
+            u = optax.apply_updates(u, updates)
+            return (u, state, best_u, best_v), (value, u)
+
+        init = (u, opt.init(u), u, jnp.asarray(jnp.inf, dtype=u.dtype))
+        (u, _, best_u, best_v), hist = jax.lax.scan(body, init, None, length=steps)
+        return jnp.where(loss(u) < best_v, u, best_u), hist
+
+    return jax.vmap(one)

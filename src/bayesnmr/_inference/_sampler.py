@@ -1,0 +1,238 @@
+"""One compiled NUTS sampler per model structure, shared by `sample_posterior` and
+`calibrate`.
+
+NumPyro's `MCMC.run` compiles its initialisation anew on every call (new closures each
+time), and compiled code is never freed: a process that sampled a few hundred posteriors
+ran out of memory maps. Here the model's potential takes the data, the prior boxes, the
+fixed values and the solver's arrays as arguments, so one compilation per structure
+(grid, which parameters are free, the solver's type, the chain settings) serves every
+data set and every box; the compiled functions are kept in a small cache.
+"""
+
+import dataclasses
+import math
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro.distributions import constraints
+from numpyro.distributions.transforms import biject_to
+from numpyro.infer.hmc import hmc
+from numpyro.infer.util import initialize_model
+from tqdm.auto import tqdm
+
+from .._physics._grid import TimeGrid
+from ._model import Priors, chain_model
+
+_SEGMENTS = 20  # a progress-bar tick per segment of the run
+
+
+class _Boxes(NamedTuple):
+    """`Priors` as arrays (what the model reads), so that boxes are traced, not baked in."""
+
+    offsets_hz: jax.Array
+    j_hz: jax.Array
+    sigma_scale: jax.Array
+    fixed: dict
+    per_bond: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Structure:
+    """What a compiled sampler depends on (hashable)."""
+
+    grid: TimeGrid
+    n_spins: int
+    per_bond: bool
+    fixed: tuple
+    observe_iz1: bool
+    marginal_sigma: bool
+    model_error: bool
+    solver: object  # the solver's static part (treedef and non-array leaves)
+    chains: int
+    warmup: int
+    draws: int
+    chain_method: str
+    target_accept: float
+
+
+class Sampler:
+    """The jitted pieces of one structure's NUTS: start, advance a segment, constrain."""
+
+    def __init__(self, s: Structure, solver_static, solver_arrays):
+        self.s = s
+        example = _example_args(s, solver_arrays)
+
+        def model(mx, my, iz1, boxes, solver_arrays, model_error):
+            priors = _Boxes(**boxes, per_bond=s.per_bond)
+            chain_model(
+                s.grid,
+                priors,
+                eqx.combine(solver_arrays, solver_static),
+                mx,
+                my,
+                iz1,
+                observe_iz1=s.observe_iz1,
+                marginal_sigma=s.marginal_sigma,
+                model_error=model_error,
+            )
+
+        _, potential_gen, postprocess_gen, _ = initialize_model(
+            jax.random.PRNGKey(0), model, model_args=example, dynamic_args=True
+        )
+        init_kernel, sample_kernel = hmc(potential_fn_gen=potential_gen, algo="NUTS")
+        total = s.warmup + s.draws
+        self.segment = math.ceil(total / min(_SEGMENTS, total))
+        self.n_segments = math.ceil(total / self.segment)
+
+        def start(key, args, z0, inverse_mass):
+            return init_kernel(
+                z0,
+                num_warmup=s.warmup,
+                inverse_mass_matrix=inverse_mass,
+                dense_mass=True,
+                regularize_mass_matrix=False,
+                target_accept_prob=s.target_accept,
+                model_args=args,
+                rng_key=key,
+            )
+
+        def advance(state, args):
+            def step(state, _):
+                state = sample_kernel(state, model_args=args)
+                stats = {
+                    "diverging": state.diverging,
+                    "acceptance_rate": state.accept_prob,
+                    "n_steps": state.num_steps,
+                    "lp": -state.potential_energy,
+                    "energy": state.energy,
+                    "step_size": state.adapt_state.step_size,
+                }
+                return state, (state.z, stats)
+
+            return jax.lax.scan(step, state, None, length=self.segment)
+
+        def constrain(args, zs):
+            return jax.vmap(postprocess_gen(*args))(zs)
+
+        if s.chain_method == "parallel":
+            self.start = jax.pmap(start, in_axes=(0, None, 0, None))
+            self.advance = jax.pmap(advance, in_axes=(0, None))
+            self.constrain = jax.pmap(constrain, in_axes=(None, 0))
+        elif s.chain_method == "sequential":
+            self.start = jax.jit(
+                lambda k, a, z, m: jax.lax.map(lambda kz: start(kz[0], a, kz[1], m), (k, z))
+            )
+            self.advance = jax.jit(lambda st, a: jax.lax.map(lambda x: advance(x, a), st))
+            self.constrain = jax.jit(jax.vmap(constrain, in_axes=(None, 0)))
+        else:
+            self.start = jax.jit(jax.vmap(start, in_axes=(0, None, 0, None)))
+            self.advance = jax.jit(jax.vmap(advance, in_axes=(0, None)))
+            self.constrain = jax.jit(jax.vmap(constrain, in_axes=(None, 0)))
+
+    def run(self, key, args, z0, inverse_mass, *, progress: bool = False, desc: str = "NUTS"):
+        """Draws `(chains, draws)` of every site (constrained), and the sampler's stats."""
+        s = self.s
+        keys = jax.random.split(key, s.chains)
+        state = self.start(keys, args, z0, inverse_mass)
+        zs, stats = [], []
+        with tqdm(total=self.n_segments * self.segment, disable=not progress, desc=desc) as bar:
+            for _ in range(self.n_segments):
+                state, (z, st) = self.advance(state, args)
+                zs.append(z)
+                stats.append(st)
+                bar.update(self.segment)
+        cut = slice(s.warmup, s.warmup + s.draws)
+        z = jax.tree.map(lambda *a: jnp.concatenate(a, axis=1)[:, cut], *zs)
+        stats = jax.tree.map(lambda *a: np.concatenate(a, axis=1)[:, cut], *stats)
+        draws = self.constrain(args, z)
+        return {k: np.asarray(v) for k, v in draws.items()}, stats
+
+
+def _example_args(s: Structure, solver_arrays):
+    zeros = jnp.zeros(s.grid.n)
+    boxes = {
+        "offsets_hz": jnp.tile(jnp.array([0.0, 1.0]), (s.n_spins, 1)),
+        "j_hz": jnp.tile(jnp.array([0.0, 1.0]), (s.n_spins - 1, 1))
+        if s.per_bond
+        else jnp.array([0.0, 1.0]),
+        "sigma_scale": jnp.asarray(0.1),
+        "fixed": {k: jnp.ones(shape) for k, shape in s.fixed},  # sigma > 0
+    }
+    error = jnp.zeros((3, s.grid.n)) if s.model_error else None
+    return (zeros, zeros, zeros if s.observe_iz1 else None, boxes, solver_arrays, error)
+
+
+_CACHE: dict = {}
+_CACHE_SIZE = 8
+
+
+def sampler_for(s: Structure, solver_static, solver_arrays) -> Sampler:
+    """The cached `Sampler` of structure `s` (built and compiled on first use)."""
+    if s not in _CACHE:
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[s] = Sampler(s, solver_static, solver_arrays)
+    return _CACHE[s]
+
+
+def prepare(
+    grid: TimeGrid,
+    priors: Priors,
+    solver,
+    data_arrays: tuple,
+    *,
+    marginal_sigma: bool,
+    model_error,
+    chains: int,
+    warmup: int,
+    draws: int,
+    chain_method: str,
+    target_accept: float,
+):
+    """The sampler for this problem's structure, and the arguments of its model."""
+    arrays, static = eqx.partition(solver, eqx.is_array)
+    leaves, treedef = jax.tree.flatten(static)
+    fixed = {k: jnp.asarray(v, float) for k, v in priors.fixed.items()}
+    s = Structure(
+        grid=grid,
+        n_spins=priors.n_spins,
+        per_bond=priors.per_bond,
+        fixed=tuple(sorted((k, tuple(v.shape)) for k, v in fixed.items())),
+        observe_iz1=data_arrays[2] is not None,
+        marginal_sigma=marginal_sigma,
+        model_error=model_error is not None,
+        solver=(treedef, tuple(leaves)),
+        chains=chains,
+        warmup=warmup,
+        draws=draws,
+        chain_method=chain_method,
+        target_accept=float(target_accept),
+    )
+    boxes = {
+        "offsets_hz": jnp.asarray(priors.offsets_hz),
+        "j_hz": jnp.asarray(priors.j_hz),
+        "sigma_scale": jnp.asarray(priors.sigma_scale, float),
+        "fixed": fixed,
+    }
+    args = (*data_arrays, boxes, arrays, model_error)
+    return sampler_for(s, static, arrays), args
+
+
+def to_unconstrained(priors: Priors, values: dict, marginal_sigma: bool) -> dict:
+    """Values of the free sites (Hz, and sigma) in NUTS's unconstrained coordinates."""
+    z = {}
+    if "offsets_hz" not in priors.fixed:
+        z["offsets_hz"] = _interval(priors.offsets_hz).inv(jnp.asarray(values["offsets_hz"], float))
+    if "j_hz" not in priors.fixed:
+        z["j_hz"] = _interval(priors.j_hz).inv(jnp.asarray(values["j_hz"], float))
+    if "sigma" not in priors.fixed and not marginal_sigma:
+        z["sigma"] = jnp.log(jnp.asarray(values["sigma"], float))
+    return z
+
+
+def _interval(box):
+    box = np.asarray(box, float)
+    return biject_to(constraints.interval(box[..., 0], box[..., 1]))
