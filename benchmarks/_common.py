@@ -32,6 +32,7 @@ def machine() -> dict:
             versions[pkg] = None
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return {
+        "commit": commit(),
         "cpu": cpu,
         "cores": os.cpu_count(),
         "memory_gib": round(mem, 1),
@@ -39,6 +40,23 @@ def machine() -> dict:
         "versions": versions,
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
+
+
+def commit() -> str:
+    """The git commit of the working tree, with `+dirty` if it has uncommitted changes."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return (head or "unknown") + ("+dirty" if dirty else "")
 
 
 def median_time(fn, repeats: int) -> tuple[float, list[float]]:

@@ -1,19 +1,29 @@
-"""NUTS on the default 4-spin problem: the shipped surrogate against the exact solver.
+"""NUTS on the default 4-spin problem: time, diagnostics, surrogate against exact, and
+memory over many calls.
 
 Method: the embedded default chain (offsets -40, -10, 20, 45 Hz, J = 12.5 Hz,
-TimeGrid(300, 1e-3)), noise sigma = 0.02 (seed 1), observed mx, my and iz1. Priors:
-boxes of +-15 Hz around the spectrum's peaks, J in [0, 20] Hz; sigma integrated out.
-Chains start at the `fit` estimate. For each forward model, `sample_posterior` with
-4 chains x (1000 warmup + 1000 draws), one chain per CPU device (`bn.use_cpu_cores()`,
-then `chain_method="auto"`, which picks "parallel"), timed from the call
-to the returned DataTree (compilation included, as a user waits for it), then ArviZ
-diagnostics: max R-hat, min bulk and tail ESS, divergences. Targets (surrogate): <= 60 s
-on 2 CPU cores, R-hat <= 1.01, bulk ESS >= 400, no divergences.
+TimeGrid(300, 1e-3)), noise sigma = 0.02 (seed 1), observed mx, my and iz1; sigma
+integrated out. One chain per CPU device (`bn.use_cpu_cores()`, then
+`chain_method="auto"`, which picks "parallel"); 4 chains x (1000 warmup + 1000 draws).
+Every time is wall time in one fresh process, compilation included, as a user waits.
+
+- `plain`: `bn.sample_posterior(data)`, no priors and no start: the global fit from the
+  data alone, then NUTS from its modes. `fit_seconds` is the fit's share.
+- `exact` and `surrogate`: priors of +-15 Hz around the spectrum's peaks (inside the
+  shipped `chain4` surrogate's domain), J in [0, 20] Hz; `bn.fit` with that forward
+  model, then `sample_posterior(data, priors, init=fit)` timed alone (`seconds`: NUTS,
+  its compilation and the posterior predictive). Target (exact): <= 30 s on 2 cores.
+- `memory`: `--calls` posteriors in one process (2 spins, new data each call, 2 chains x
+  (100 + 100), started at the truth), resident memory after each: the sampler is
+  compiled once, so memory must stay flat.
+
+ArviZ diagnostics for each run: max R-hat, min bulk and tail ESS, divergences; the
+surrogate's posterior mean against the exact one in exact posterior sds.
 
 Writes `nuts.json` into `--out`.
 
     uv run python benchmarks/nuts.py            # the full run (a few minutes)
-    uv run python benchmarks/nuts.py --quick    # 2 chains x (50 + 50), short fits: a smoke test
+    uv run python benchmarks/nuts.py --quick    # 2 chains x (50 + 50), 5 calls: a smoke test
 """
 
 import argparse
@@ -27,19 +37,48 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, write_json  # noqa: E402
 
 
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def describe(dt, seconds: float, **extra) -> dict:
+    import bayesnmr as bn
+
+    summary, problems = bn.diagnose(dt, warn=False)
+    return {
+        "seconds": seconds,
+        **extra,
+        "chains": int(dt.posterior.sizes["chain"]),
+        "draws": int(dt.posterior.sizes["draw"]),
+        "modes": int(dt["modes"].sizes["mode"]),
+        "max_r_hat": float(summary["r_hat"].max()),
+        "min_ess_bulk": float(summary["ess_bulk"].min()),
+        "min_ess_tail": float(summary["ess_tail"].min()),
+        "divergences": int(np.asarray(dt.sample_stats["diverging"]).sum()),
+        "mean_tree_steps": float(np.asarray(dt.sample_stats["n_steps"]).mean()),
+        "problems": problems,
+        "mean": {k: summary.loc[k, "mean"] for k in summary.index},
+        "sd": {k: summary.loc[k, "sd"] for k in summary.index},
+    }
+
+
 def main(args) -> dict:
     import jax
 
-    jax.config.update("jax_enable_x64", True)
     import bayesnmr as bn
 
     bn.use_cpu_cores()  # before JAX computes anything
+    jax.config.update("jax_enable_x64", True)
 
     chain = bn.SpinChain([-40.0, -10.0, 20.0, 45.0], 12.5)
     grid = bn.TimeGrid(300, 1e-3)
     data = bn.synthesize(chain, grid, sigma=0.02, seed=1)
     priors = bn.Priors.around(bn.peak_offsets(data, 4), 15.0, j_hz=(0.0, 20.0))
     chains, warmup, draws = (2, 50, 50) if args.quick else (4, 1000, 1000)
+    settings = {"chains": chains, "warmup": warmup, "draws": draws, "progress_bar": False}
     results = {
         "benchmark": "nuts",
         "method": __doc__,
@@ -48,45 +87,61 @@ def main(args) -> dict:
         "jax_devices": jax.local_device_count(),
         "runs": {},
     }
-    for name, solver in (("surrogate", bn.load_surrogate("chain4")), ("exact", None)):
-        quick = {"n_starts": 2, "steps": 10, "broadening": ()} if args.quick else {}
-        start = bn.fit(data, priors, solver=solver, laplace=False, **quick)
+    quick_fit = {"n_starts": 4, "steps": 8} if args.quick else {}
+    with jax.numpy_rank_promotion("allow"):
         t0 = time.perf_counter()
-        dt = bn.sample_posterior(
-            data,
-            priors,
-            solver=solver,
-            chains=chains,
-            warmup=warmup,
-            draws=draws,
-            progress_bar=False,
-            init={"offsets_hz": start.offsets_hz, "j_hz": start.j_hz},
-        )
-        seconds = time.perf_counter() - t0
-        summary, problems = bn.diagnose(dt, warn=False)
-        results["runs"][name] = {
-            "seconds": seconds,
-            "chains": chains,
-            "warmup": warmup,
-            "draws": draws,
-            "max_r_hat": float(summary["r_hat"].max()),
-            "min_ess_bulk": float(summary["ess_bulk"].min()),
-            "min_ess_tail": float(summary["ess_tail"].min()),
-            "divergences": int(np.asarray(dt.sample_stats["diverging"]).sum()),
-            "problems": problems,
-            "mean": {k: summary.loc[k, "mean"] for k in summary.index},
-            "sd": {k: summary.loc[k, "sd"] for k in summary.index},
+        start = bn.fit(data, **quick_fit)
+        fit_seconds = time.perf_counter() - t0
+        dt = bn.sample_posterior(data, init=start, **settings)
+        total = time.perf_counter() - t0
+        results["runs"]["plain"] = describe(dt, total, fit_seconds=fit_seconds)
+        print("plain", {k: v for k, v in results["runs"]["plain"].items() if k[:2] != "me"})
+        for name, solver in (("exact", None), ("surrogate", bn.load_surrogate("chain4"))):
+            t0 = time.perf_counter()
+            start = bn.fit(data, priors, solver=solver, **quick_fit)
+            fit_seconds = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            dt = bn.sample_posterior(data, priors, solver=solver, init=start, **settings)
+            results["runs"][name] = describe(dt, time.perf_counter() - t0, fit_seconds=fit_seconds)
+            print(name, {k: v for k, v in results["runs"][name].items() if k[:2] != "me"})
+        surrogate, exact = results["runs"]["surrogate"], results["runs"]["exact"]
+        results["exact_over_surrogate_seconds"] = exact["seconds"] / surrogate["seconds"]
+        results["surrogate_shift_in_sd"] = {
+            k: abs(surrogate["mean"][k] - exact["mean"][k]) / exact["sd"][k] for k in exact["mean"]
         }
-        print(name, {k: v for k, v in results["runs"][name].items() if k not in ("mean", "sd")})
-    surrogate, exact = results["runs"]["surrogate"], results["runs"]["exact"]
-    results["exact_over_surrogate_seconds"] = exact["seconds"] / surrogate["seconds"]
-    # How far the surrogate's posterior is from the exact one, in exact posterior sds.
-    results["surrogate_shift_in_sd"] = {
-        k: abs(surrogate["mean"][k] - exact["mean"][k]) / exact["sd"][k] for k in exact["mean"]
-    }
+        results["memory"] = memory_over_calls(5 if args.quick else args.calls)
+    print("memory", results["memory"])
     write_json(Path(args.out) / "nuts.json", results)
     print(f"Wrote {Path(args.out) / 'nuts.json'}")
     return results
+
+
+def memory_over_calls(calls: int) -> dict:
+    import bayesnmr as bn
+
+    grid = bn.TimeGrid(300, 1e-3)
+    rng = np.random.default_rng(0)
+    rss, t0 = [], time.perf_counter()
+    for k in range(calls):
+        offsets = np.sort(rng.uniform(-60, 60, 2))
+        data = bn.synthesize(bn.SpinChain(offsets, 8.0), grid, sigma=0.02, seed=k)
+        bn.sample_posterior(
+            data,
+            bn.Priors.around(offsets, 10.0),
+            init={"offsets_hz": offsets, "j_hz": 8.0},
+            chains=2,
+            warmup=100,
+            draws=100,
+            progress_bar=False,
+        )
+        rss.append(rss_mib())
+    return {
+        "calls": calls,
+        "rss_mib": rss,
+        "growth_after_first_mib": rss[-1] - rss[0],
+        "growth_second_half_mib": rss[-1] - rss[len(rss) // 2],
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 def parse_args(argv=None):
@@ -94,6 +149,7 @@ def parse_args(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--quick", action="store_true", help="2 chains x (50 + 50): a smoke test")
+    p.add_argument("--calls", type=int, default=100, help="posteriors in the memory loop")
     p.add_argument("--out", default="benchmarks/results")
     return p.parse_args(argv)
 

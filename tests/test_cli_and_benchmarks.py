@@ -119,9 +119,12 @@ def test_surrogate_benchmark_quick(tmp_path):
 def test_nuts_benchmark_quick(tmp_path):
     run_quick("nuts.py", tmp_path)
     results = json.loads((tmp_path / "nuts.json").read_text())
-    assert set(results["runs"]) == {"surrogate", "exact"}
-    assert all(r["seconds"] > 0 for r in results["runs"].values())
-    assert results["surrogate_shift_in_sd"]["j_hz"] >= 0
+    assert set(results["runs"]) == {"plain", "surrogate", "exact"}
+    # Even 2 chains x (50 + 50) from the global fit land on the truth (posterior sd ~0.01 Hz).
+    mean = results["runs"]["plain"]["mean"]
+    truth = [-40.0, -10.0, 20.0, 45.0]
+    assert all(abs(mean[f"offsets_hz[{i}]"] - truth[i]) < 0.1 for i in range(4))
+    assert results["memory"]["calls"] == 5 and len(results["memory"]["rss_mib"]) == 5
 
 
 def test_jacobi_ablation_quick(tmp_path):
@@ -136,6 +139,8 @@ def test_jacobi_ablation_quick(tmp_path):
 def test_fit_success_quick(tmp_path):
     run_quick("fit_success.py", tmp_path)
     results = json.loads((tmp_path / "fit_success.json").read_text())
-    assert results["problems"] == 3 and 0.0 <= results["success_rate"] <= 1.0
-    for row in results["rows"]:
-        assert row["success"] == (row["max_error_hz"] < 0.5)
+    rows = results["rows"]
+    assert [r["problem"] for r in rows] == [0, 1] and results["summary"]["3"]["problems"] == 2
+    for row in rows:
+        assert (row["outcome"] == "truth") == (row["max_error_hz"] < 0.5)
+        assert row["commit"] and row["date"][:2] == "20"

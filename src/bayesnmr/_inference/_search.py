@@ -11,21 +11,22 @@ search (design and figures in docs/inference.md):
    lines.
 2. **Screening.** The line-broadened misfit (residuals weighted by $e^{-t/\\tau}$,
    smooth on the scale of a multiplet) at every candidate, in batches.
-3. **Short descents** from the best `4 n_starts` on the broadened misfit, so that
+3. **Short descents** from the best `4 n_starts` on the broadened misfits, so that
    orders are compared at their own best offsets; the best `n_starts` go on.
 4. **Full descents**: coarse to fine broadening, then the data themselves.
-5. **Hops**: every reordering of the best solutions' offsets, screened, the best
-   descended again, until the misfit stops improving.
+5. **Hops**: every reordering of the best four solutions' offsets, through steps 2-4
+   again, until the misfit stops improving.
 
 **Returns** the distinct optima found, best first.
 """
 
 import itertools
 
+import jax
 import numpy as np
 
 from ._data import Dataset
-from ._descent import Space, descend, screen
+from ._descent import Space, descend, screen, to_hz
 from ._multiplets import candidate_sets, line_density
 
 _MAX_ORDERS = 2000  # orders tried per offset set (sampled beyond this)
@@ -58,35 +59,31 @@ def search(data: Dataset, space: Space, solver, *, n_starts, steps, broadening, 
     starts descended."""
     rng = np.random.default_rng(seed)
     mirror = mirror_symmetric(space, data)
-    n = space.priors.n_spins
-    coarse, fine = (broadening[0], broadening[-1]) if broadening else (None, None)
     consts = space.consts(data)
-    cands = _candidates(data, space, rng, mirror, n_random=max(64 * n_starts, 1024))
-    scores = _screen(space.plan(data, 1, ()), consts, solver, coarse, cands)
+    screen_plan = space.plan(data, 1, ())
+    coarse, fine = (broadening[0], broadening[-1]) if broadening else (None, None)
     short = max(steps // 3, 5)
-    pre = _descents(
-        data, space, consts, solver, cands[np.argsort(scores)[: 4 * n_starts]], short, (coarse,)
-    )
-    scores = _screen(space.plan(data, 1, ()), consts, solver, coarse, pre)
-    taus = (*broadening, None)
-    xs, losses = _descents_final(
-        data, space, consts, solver, pre[np.argsort(scores)[:n_starts]], steps, taus
-    )
+
+    def stage(cands):
+        """Screen, short descents from the best 4 n_starts, full ones from the best n_starts."""
+        best = np.argsort(_screen(screen_plan, consts, solver, coarse, cands))[: 4 * n_starts]
+        pre = _pad(cands[best], 4 * n_starts)
+        pre, _ = _descents(data, space, consts, solver, pre, short, tuple(dict.fromkeys((coarse, fine))))
+        best = np.argsort(_screen(screen_plan, consts, solver, fine, pre))[:n_starts]
+        return _descents(data, space, consts, solver, pre[best], steps, (*broadening, None))
+
+    xs, losses = stage(_candidates(data, space, rng, mirror, n_random=max(64 * n_starts, 1024)))
     n_descended = 5 * n_starts
-    while True:
+    while True:  # hops: every order of the best solutions' offsets, from the top again
         pool = _distinct(xs, losses)[:4]
-        orders = np.vstack([_reorders(x, space, mirror, rng) for x in xs[pool]])
-        scores = _screen(space.plan(data, 1, ()), consts, solver, fine, orders)
-        hop_x, hop_l = _descents_final(
-            data, space, consts, solver, orders[np.argsort(scores)[:n_starts]], steps, taus
-        )
-        n_descended += n_starts
+        hop_x, hop_l = stage(np.vstack([_reorders(x, space, mirror, rng) for x in xs[pool]]))
+        n_descended += 5 * n_starts
         improved = hop_l.min() < losses.min() * (1 - 1e-9)
         xs, losses = np.vstack([xs, hop_x]), np.r_[losses, hop_l]
         if not improved:
             break
     if mirror:
-        xs = canonical(xs, n, space.priors.per_bond)
+        xs = canonical(xs, space.priors.n_spins, space.priors.per_bond)
     keep = _distinct(xs, losses)
     return xs[keep], losses[keep], n_descended
 
@@ -167,19 +164,16 @@ def _screen(plan, consts, solver, tau, xs: np.ndarray) -> np.ndarray:
     return np.asarray(screen(plan, consts, solver, tau, padded))[:k]
 
 
-def _descents(data, space, consts, solver, starts, steps, taus) -> np.ndarray:
-    x, _ = _descents_final(data, space, consts, solver, starts, steps, taus)
-    return x
+def _pad(rows: np.ndarray, size: int) -> np.ndarray:
+    """`rows` repeated up to `size` rows: every batch of a stage has one shape."""
+    return rows[np.arange(size) % len(rows)]
 
 
-def _descents_final(data, space, consts, solver, starts, steps, taus):
-    import jax
-
-    from ._descent import to_hz
-
+def _descents(data, space, consts, solver, starts, steps, taus):
+    """L-BFGS from each row of `starts` (Hz) through the stages `taus`: the end points
+    (Hz) and their misfits on the data."""
     u, _, _, final = descend(space.plan(data, steps, taus), consts, solver, space.to_u(starts))
-    x = np.asarray(jax.vmap(lambda v: to_hz(consts, v))(u))
-    return x, np.asarray(final)
+    return np.asarray(jax.vmap(lambda v: to_hz(consts, v))(u)), np.asarray(final)
 
 
 def _distinct(xs: np.ndarray, losses: np.ndarray, tol_hz: float = 0.5) -> list[int]:
