@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bayesnmr._cli import main
@@ -22,6 +23,25 @@ def test_simulate_then_fit(tmp_path, capsys):
     assert main(["fit", str(data), "--starts", "2", "--steps", "15"]) == 0
     out = capsys.readouterr().out
     assert "j_hz" in out and "Laplace" in out
+
+
+@pytest.mark.usefixtures("allow_rank_promotion")
+def test_sample_needs_no_guesses(tmp_path, capsys):
+    # `bayesnmr sample data.nc --spins N`: no offsets, no boxes; the posterior lands on the
+    # truth (the file's n_spins attribute is overridden by --spins, here the same).
+    data = tmp_path / "d.nc"
+    main(["simulate", "--offsets=35,-30,10", "--j", "7", "--sigma", "0.02", "--out", str(data)])
+    out_dir = tmp_path / "post"
+    argv = ["sample", str(data), "--spins", "3", "--chains", "2", "--warmup", "60"]
+    assert main([*argv, "--draws", "60", "--out", str(out_dir)]) == 0
+    out = capsys.readouterr().out
+    assert (out_dir / "posterior.nc").is_file()
+    import bayesnmr as bn
+
+    post = bn.load_posterior(out_dir / "posterior.nc")
+    mean = np.asarray(post.posterior["offsets_hz"]).reshape(-1, 3).mean(0)
+    truth = np.array([35.0, -30.0, 10.0])
+    assert min(np.abs(mean - truth).max(), np.abs(mean - truth[::-1]).max()) < 0.1, out
 
 
 @pytest.mark.parametrize(

@@ -150,3 +150,18 @@ def test_sampler_compiles_once_per_structure(caplog):
         run([-10.0, 40.0], 2)
     compiled = [r.getMessage() for r in caplog.records if "Compiling" in r.getMessage()]
     assert not any("advance" in m or "start" in m for m in compiled), compiled
+
+
+def test_chains_in_different_modes_are_split():
+    # Four chains: two near 0 Hz, two near 10 Hz (sd 0.01): two groups, not one average.
+    from bayesnmr._inference._nuts import chain_clusters
+
+    rng = np.random.default_rng(0)
+    centre = np.array([0.0, 0.0, 10.0, 10.0])[:, None, None]
+    draws = {
+        "offsets_hz": centre + 0.01 * rng.normal(size=(4, 200, 2)),
+        "j_hz": rng.normal(size=(4, 200)),
+    }
+    assert chain_clusters(draws) == [[0, 1], [2, 3]]
+    one = {"offsets_hz": 0.01 * rng.normal(size=(4, 200, 2)), "j_hz": rng.normal(size=(4, 200))}
+    assert chain_clusters(one) == [[0, 1, 2, 3]]

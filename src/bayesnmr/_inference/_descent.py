@@ -129,6 +129,18 @@ def screen(plan: Plan, consts: dict, solver, tau, xs):
 
 
 @eqx.filter_jit
+def descend_stage(plan: Plan, consts: dict, solver, tau, u0):
+    """`plan.steps` L-BFGS steps for a batch of starts on the misfit weighted by
+    $e^{-t/\\tau}$ (`tau` an array, `inf` for none): one compilation serves every stage."""
+
+    def loss_u(u):
+        return loss_hz(plan, consts, solver, tau, to_hz(consts, u))
+
+    u, _ = lbfgs_batch(loss_u, plan.steps)(u0)
+    return u
+
+
+@eqx.filter_jit
 def descend(plan: Plan, consts: dict, solver, u0):
     """Every stage of L-BFGS for a batch of starts, and the final misfit of each."""
     u, histories, paths = u0, [], []

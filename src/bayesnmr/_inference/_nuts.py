@@ -118,7 +118,7 @@ def sample_posterior(
         target_accept=target_accept,
     )
     rng = np.random.default_rng(seed)
-    dt = None
+    runs = []  # (mode, draws, stats), one per group of chains that agree
     for k, mode in enumerate(sampled):
         z0, inverse_mass = _chain_starts(priors, mode, chains, marginal, rng)
         samples, stats = sampler.run(
@@ -133,10 +133,24 @@ def sample_posterior(
             rss = samples.pop("rss")
             n_obs = data.grid.n * (2 if data.iz1 is None else 3)
             samples["sigma"] = np.sqrt(rss / (2 * rng.gamma(n_obs / 2, 1.0, size=rss.shape)))
+        clusters = chain_clusters(samples)
+        for i, group in enumerate(clusters):
+            found = mode if i == 0 else _mode_at(data, priors, solver, samples, group)
+            runs.append((found, _take(samples, group), _take(stats, group)))
+    # Chains that left their start for another mode are a mode of their own: weigh every
+    # mode (sampled or not) by its Laplace evidence again.
+    unsampled = [m for m in modes if all(m is not r[0] for r in runs)]
+    weighted = _renormalised([r[0] for r in runs] + unsampled)
+    runs = sorted(
+        ((m, d, st) for m, (_, d, st) in zip(weighted, runs, strict=False)),
+        key=lambda r: -r[0].probability,
+    )
+    modes = [r[0] for r in runs] + sorted(weighted[len(runs) :], key=lambda m: -m.probability)
+    dt = None
+    for k, (_, samples, stats) in enumerate(runs):
         tree = az.from_dict({"posterior": samples, "sample_stats": stats})
         if dt is None:
-            dt = tree
-            thinned = samples
+            dt, thinned = tree, samples
         else:
             dt[f"posterior_mode{k}"] = tree["posterior"]
             dt[f"sample_stats_mode{k}"] = tree["sample_stats"]
@@ -148,7 +162,7 @@ def sample_posterior(
         {k: ("time", np.asarray(v)) for k, v in observed.items()},
         coords={"time": data.grid.times},
     )
-    dt["modes"] = _modes_dataset(modes, len(sampled))
+    dt["modes"] = _modes_dataset(modes, len(runs))
     dt.attrs["n_spins"] = int(data.n_spins)
     dt.attrs["chain_method"] = chain_method
     if data.truth:
@@ -156,6 +170,59 @@ def sample_posterior(
         dt.attrs["true_j_hz"] = np.atleast_1d(np.asarray(data.truth["j_hz"], float))
         dt.attrs["true_sigma"] = float(data.truth["sigma"])
     return dt
+
+
+def chain_clusters(samples: dict, threshold: float = 5.0) -> list[list[int]]:
+    """Groups of chains that sample the same mode, largest first.
+
+    Two chains agree when every free parameter's mean differs by less than `threshold`
+    pooled within-chain sds (chains of one mode differ by ~sd/sqrt(ESS); chains in two
+    modes of these posteriors, by hundreds of sds).
+    """
+    x = np.concatenate(
+        [
+            np.asarray(samples[k]).reshape(*np.shape(samples[k])[:2], -1)
+            for k in ("offsets_hz", "j_hz")
+            if k in samples
+        ],
+        axis=-1,
+    )
+    means, sds = x.mean(1), x.std(1)
+    pooled = np.sqrt(np.mean(sds**2, axis=0)) + 1e-12
+    clusters: list[list[int]] = []
+    for c in range(x.shape[0]):
+        for group in clusters:
+            if np.all(np.abs(means[c] - means[group[0]]) < threshold * pooled):
+                group.append(c)
+                break
+        else:
+            clusters.append([c])
+    return sorted(clusters, key=len, reverse=True)
+
+
+def _take(tree: dict, chains: list[int]) -> dict:
+    return {k: np.asarray(v)[chains] for k, v in tree.items()}
+
+
+def _mode_at(data, priors, solver, samples, chains) -> Mode:
+    """The mode that chains `chains` found: refined from their mean, Laplace there."""
+    start = {
+        k: np.asarray(samples[k])[chains].mean((0, 1))
+        for k in ("offsets_hz", "j_hz")
+        if k in samples
+    }
+    start.setdefault("j_hz", np.asarray(priors.j_hz).reshape(-1, 2).mean(1))
+    start.setdefault("offsets_hz", np.zeros(priors.n_spins))
+    return fit(data, priors, solver=solver, init=start, n_starts=1, broadening=()).modes[0]
+
+
+def _renormalised(modes: list[Mode]) -> list[Mode]:
+    import dataclasses
+
+    log_z = np.array([m.log_evidence for m in modes])
+    p = np.exp(log_z - log_z.max())
+    p /= p.sum()
+    return [dataclasses.replace(m, probability=float(q)) for m, q in zip(modes, p, strict=True)]
 
 
 def _start_modes(data, priors, solver, init, seed) -> list[Mode]:

@@ -19,8 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import biject_to
+from numpyro.handlers import seed
 from numpyro.infer.hmc import hmc
-from numpyro.infer.util import initialize_model
+from numpyro.infer.util import _get_model_transforms, get_potential_fn
 from tqdm.auto import tqdm
 
 from .._physics._grid import TimeGrid
@@ -79,8 +80,13 @@ class Sampler:
                 model_error=model_error,
             )
 
-        _, potential_gen, postprocess_gen, _ = initialize_model(
-            jax.random.PRNGKey(0), model, model_args=example, dynamic_args=True
+        # What `numpyro.infer.util.initialize_model` does, without its search for valid
+        # initial values (a compilation of the potential's gradient that we never use:
+        # the chains start at the fit).
+        seeded = seed(model, jax.random.PRNGKey(0))
+        transforms, replay, _, _ = _get_model_transforms(seeded, example, {})
+        potential_gen, postprocess_gen = get_potential_fn(
+            model, transforms, replay_model=replay, dynamic_args=True, model_args=example
         )
         init_kernel, sample_kernel = hmc(potential_fn_gen=potential_gen, algo="NUTS")
         total = s.warmup + s.draws

@@ -23,14 +23,15 @@ search (design and figures in docs/inference.md):
 import itertools
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ._data import Dataset
-from ._descent import Space, descend, screen, to_hz
+from ._descent import Space, descend_stage, screen, to_hz
 from ._multiplets import candidate_sets, line_density
 
 _MAX_ORDERS = 2000  # orders tried per offset set (sampled beyond this)
-_PAD = 256  # screening batches are padded to a multiple of this (one compilation)
+_PAD = 512  # rows per screening batch (one compilation)
 
 
 def mirror_symmetric(space: Space, data: Dataset) -> bool:
@@ -68,7 +69,9 @@ def search(data: Dataset, space: Space, solver, *, n_starts, steps, broadening, 
         """Screen, short descents from the best 4 n_starts, full ones from the best n_starts."""
         best = np.argsort(_screen(screen_plan, consts, solver, coarse, cands))[: 4 * n_starts]
         pre = _pad(cands[best], 4 * n_starts)
-        pre, _ = _descents(data, space, consts, solver, pre, short, tuple(dict.fromkeys((coarse, fine))))
+        pre, _ = _descents(
+            data, space, consts, solver, pre, short, tuple(dict.fromkeys((coarse, fine)))
+        )
         best = np.argsort(_screen(screen_plan, consts, solver, fine, pre))[:n_starts]
         return _descents(data, space, consts, solver, pre[best], steps, (*broadening, None))
 
@@ -158,10 +161,13 @@ def _reorders(x: np.ndarray, space: Space, mirror: bool, rng) -> np.ndarray:
 
 
 def _screen(plan, consts, solver, tau, xs: np.ndarray) -> np.ndarray:
-    """`screen` on `xs`, padded to a multiple of `_PAD` rows (one compilation)."""
+    """`screen` on `xs` in batches of `_PAD` rows (one compilation for any count and
+    `tau`)."""
     k = len(xs)
     padded = np.vstack([xs, np.repeat(xs[-1:], -k % _PAD, axis=0)])
-    return np.asarray(screen(plan, consts, solver, tau, padded))[:k]
+    tau = jnp.asarray(np.inf if tau is None else tau)
+    out = [screen(plan, consts, solver, tau, padded[i : i + _PAD]) for i in range(0, k, _PAD)]
+    return np.concatenate([np.asarray(o) for o in out])[:k]
 
 
 def _pad(rows: np.ndarray, size: int) -> np.ndarray:
@@ -172,8 +178,12 @@ def _pad(rows: np.ndarray, size: int) -> np.ndarray:
 def _descents(data, space, consts, solver, starts, steps, taus):
     """L-BFGS from each row of `starts` (Hz) through the stages `taus`: the end points
     (Hz) and their misfits on the data."""
-    u, _, _, final = descend(space.plan(data, steps, taus), consts, solver, space.to_u(starts))
-    return np.asarray(jax.vmap(lambda v: to_hz(consts, v))(u)), np.asarray(final)
+    plan = space.plan(data, steps, ())
+    u = jnp.asarray(space.to_u(starts))
+    for tau in taus:
+        u = descend_stage(plan, consts, solver, jnp.asarray(np.inf if tau is None else tau), u)
+    x = np.asarray(jax.vmap(lambda v: to_hz(consts, v))(u))
+    return x, _screen(space.plan(data, 1, ()), consts, solver, None, x)
 
 
 def _distinct(xs: np.ndarray, losses: np.ndarray, tol_hz: float = 0.5) -> list[int]:
