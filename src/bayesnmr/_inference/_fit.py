@@ -74,6 +74,7 @@ def fit(
     broadening: tuple[float, ...] = (0.03, 0.1),
     seed: int = 0,
     laplace: bool = True,
+    progress_bar: bool | None = None,
 ) -> FitResult:
     """Least-squares point estimate of the free parameters, by optax L-BFGS.
 
@@ -103,6 +104,7 @@ def fit(
     - `n_starts`: descents (default 16 + 8 N for the global search).
     - `steps`: L-BFGS steps per stage; `broadening`: the stages' $\\tau$ in seconds.
     - `laplace`: compute the Laplace covariance and the modes' probabilities.
+    - `progress_bar`: a bar over the search's stages (default: on a terminal only).
 
     The noise $\\sigma$ is not fitted; it is estimated from the residuals. When the FID
     alone is observed and the boxes are mirror-symmetric, a chain and its mirror image
@@ -137,6 +139,7 @@ def fit(
             steps=steps,
             broadening=tuple(broadening),
             seed=seed,
+            progress=None if progress_bar is None else not progress_bar,
         )
         extra = {"n_starts": n_descended}
     else:

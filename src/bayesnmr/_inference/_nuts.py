@@ -101,7 +101,7 @@ def sample_posterior(
             f"{jax.local_device_count()}; call `bn.use_cpu_cores()` first or use 'vectorized'."
         )
     marginal = marginal_sigma and "sigma" not in priors.fixed and model_error is None
-    modes = _start_modes(data, priors, solver, init, seed)
+    modes = _start_modes(data, priors, solver, init, seed, None if progress_bar else False)
     sampled = [m for m in modes if m.probability >= min_mode_probability] or modes[:1]
     arrays = tuple(None if a is None else jnp.asarray(a) for a in (data.mx, data.my, data.iz1))
     sampler, args = prepare(
@@ -225,10 +225,10 @@ def _renormalised(modes: list[Mode]) -> list[Mode]:
     return [dataclasses.replace(m, probability=float(q)) for m, q in zip(modes, p, strict=True)]
 
 
-def _start_modes(data, priors, solver, init, seed) -> list[Mode]:
+def _start_modes(data, priors, solver, init, seed, progress_bar=False) -> list[Mode]:
     """The modes to start from: the global fit's, or one at `init` (Laplace there)."""
     if init is None:
-        return list(fit(data, priors, solver=solver, seed=seed).modes)
+        return list(fit(data, priors, solver=solver, seed=seed, progress_bar=progress_bar).modes)
     if not isinstance(init, dict):  # a FitResult: its modes
         if init.modes:
             return list(init.modes)

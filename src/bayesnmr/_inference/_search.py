@@ -25,6 +25,7 @@ import itertools
 import jax
 import jax.numpy as jnp
 import numpy as np
+from tqdm.auto import tqdm
 
 from ._data import Dataset
 from ._descent import Space, descend_stage, screen, to_hz
@@ -55,9 +56,10 @@ def canonical(x: np.ndarray, n_spins: int, per_bond: bool) -> np.ndarray:
     return x
 
 
-def search(data: Dataset, space: Space, solver, *, n_starts, steps, broadening, seed):
+def search(data: Dataset, space: Space, solver, *, n_starts, steps, broadening, seed, progress):
     """The distinct optima `(x (K, d) in Hz, misfit (K,))`, best first, and the count of
-    starts descended."""
+    starts descended. `progress`: a bar over the stages (tqdm's `disable`: None for a
+    terminal only)."""
     rng = np.random.default_rng(seed)
     mirror = mirror_symmetric(space, data)
     consts = space.consts(data)
@@ -75,16 +77,21 @@ def search(data: Dataset, space: Space, solver, *, n_starts, steps, broadening, 
         best = np.argsort(_screen(screen_plan, consts, solver, fine, pre))[:n_starts]
         return _descents(data, space, consts, solver, pre[best], steps, (*broadening, None))
 
-    xs, losses = stage(_candidates(data, space, rng, mirror, n_random=max(64 * n_starts, 1024)))
-    n_descended = 5 * n_starts
-    while True:  # hops: every order of the best solutions' offsets, from the top again
-        pool = _distinct(xs, losses)[:4]
-        hop_x, hop_l = stage(np.vstack([_reorders(x, space, mirror, rng) for x in xs[pool]]))
-        n_descended += 5 * n_starts
-        improved = hop_l.min() < losses.min() * (1 - 1e-9)
-        xs, losses = np.vstack([xs, hop_x]), np.r_[losses, hop_l]
-        if not improved:
-            break
+    bar = tqdm(desc="fit: global search", unit="stage", disable=progress, leave=False)
+    with bar:
+        xs, losses = stage(_candidates(data, space, rng, mirror, max(64 * n_starts, 1024)))
+        bar.update()
+        n_descended = 5 * n_starts
+        while True:  # hops: every order of the best solutions' offsets, from the top again
+            pool = _distinct(xs, losses)[:4]
+            hop_x, hop_l = stage(np.vstack([_reorders(x, space, mirror, rng) for x in xs[pool]]))
+            n_descended += 5 * n_starts
+            improved = hop_l.min() < losses.min() * (1 - 1e-9)
+            xs, losses = np.vstack([xs, hop_x]), np.r_[losses, hop_l]
+            bar.update()
+            bar.set_postfix(misfit=f"{losses.min():.6g}")
+            if not improved:
+                break
     if mirror:
         xs = canonical(xs, space.priors.n_spins, space.priors.per_bond)
     keep = _distinct(xs, losses)
