@@ -18,8 +18,8 @@ from ._inference._nuts import load_posterior as load_posterior
 from ._inference._nuts import sample_posterior as sample_posterior
 from ._inference._nuts import save_posterior as save_posterior
 from ._inference._nuts import use_cpu_cores as use_cpu_cores
-from ._inference._sbc import SBCResult as SBCResult
 from ._inference._sbc import calibrate as calibrate
+from ._inference._sbc_result import SBCResult as SBCResult
 from ._physics._exact import ExactSolver as ExactSolver
 from ._physics._grid import TimeGrid as TimeGrid
 from ._physics._liouville import DiffraxSolver as DiffraxSolver
