@@ -32,6 +32,7 @@ from ._descent import Space, descend_stage, screen, to_hz
 from ._multiplets import candidate_sets, line_density
 
 _MAX_ORDERS = 2000  # orders tried per offset set (sampled beyond this)
+_MAX_HOPS = 8  # rounds of reordering (each must lower the misfit to go on)
 _PAD = 512  # rows per screening batch (one compilation)
 
 
@@ -82,7 +83,7 @@ def search(data: Dataset, space: Space, solver, *, n_starts, steps, broadening, 
         xs, losses = stage(_candidates(data, space, rng, mirror, max(64 * n_starts, 1024)))
         bar.update()
         n_descended = 5 * n_starts
-        while True:  # hops: every order of the best solutions' offsets, from the top again
+        for _ in range(_MAX_HOPS):  # every order of the best solutions' offsets, again
             pool = _distinct(xs, losses)[:4]
             hop_x, hop_l = stage(np.vstack([_reorders(x, space, mirror, rng) for x in xs[pool]]))
             n_descended += 5 * n_starts
