@@ -19,6 +19,9 @@ def _setup(args: argparse.Namespace) -> None:
 
         use_cpu_cores(max(os.cpu_count() or 1, args.chains))
     jax.config.update("jax_enable_x64", True)
+    import matplotlib
+
+    matplotlib.use("Agg")  # the CLI writes figures to files; it never opens a window
 
 
 def _priors_for(data, args):

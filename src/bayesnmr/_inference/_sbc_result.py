@@ -127,9 +127,6 @@ class SBCResult:
 
     def plot(self, title: str | None = None):
         """Rank histograms with the 99 % band of a uniform histogram; returns the figure."""
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
         import matplotlib.pyplot as plt
         from scipy.stats import binom
 

@@ -90,9 +90,6 @@ def plot_stability(surrogate: Surrogate, theta, thetas=None, traces=None, title:
     """The paper's Figure 2: mx, my, iz1 of one held-out chain over the whole trace,
     exact solid and surrogate dashed; below, the RMS error against time over a test set
     (`thetas`, `traces`; omitted if not given). Returns the matplotlib figure."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     n = surrogate.n_spins
