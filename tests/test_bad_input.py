@@ -116,7 +116,7 @@ def test_bad_diffrax_solver(kwargs, match):
 
 def test_diffrax_max_steps_is_a_clear_runtime_error():
     solver = bn.DiffraxSolver(max_steps=3)
-    with pytest.raises(RuntimeError, match="max_steps")  # equinox's run-time error:
+    with pytest.raises(RuntimeError, match="max_steps"):  # an EquinoxRuntimeError
         bn.simulate(bn.SpinChain([50.0, -20.0], 5.0), bn.TimeGrid(100, 1e-3), solver=solver)
 
 
