@@ -25,6 +25,7 @@ its own commit) and runs the rest.
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -48,9 +49,10 @@ def run_one(n_spins: int, k: int, quick: bool, host: dict) -> dict:
     grid = bn.TimeGrid(300, 1e-3)
     offsets, j = problem(n_spins, k)
     data = bn.synthesize(bn.SpinChain(offsets, j), grid, sigma=0.02, seed=k)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     res = bn.fit(data, **({"n_starts": 4, "steps": 8} if quick else {}))
     seconds = time.perf_counter() - t0
+    cpu_seconds = time.process_time() - c0
     space = Space(bn.Priors.from_data(data))
     plan, consts = space.plan(data, 1, ()), space.consts(data)
     loss_truth = float(loss_hz(plan, consts, None, None, np.r_[offsets, j]))
@@ -82,6 +84,10 @@ def run_one(n_spins: int, k: int, quick: bool, host: dict) -> dict:
         "p_best": res.modes[0].probability,
         "descents": res.n_starts,
         "seconds": seconds,
+        # CPU time of this process, and the machine's load over the last minute at the end:
+        # a wall time measured while other work shared the 2 cores reads with these.
+        "cpu_seconds": cpu_seconds,
+        "load_average_1min": os.getloadavg()[0],
         "commit": host["commit"],
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "cpu": host["cpu"],
