@@ -37,3 +37,31 @@ def dense_traces(offsets, j_bonds, times):
         out["my"].append(m.imag)
         out["iz1"].append((np.trace(rho_z @ iz[0]) / np.trace(iz[0] @ iz[0])).real)
     return {k: np.array(v) for k, v in out.items()}
+
+
+def grid_posterior_moments(data, sigma, centre, sd, points=61, width=6.0):
+    """Means and sds of the (nu_1, nu_2, J) marginals of a 2-spin posterior with known
+    sigma and flat priors, by brute force on a grid of `width` sds around `centre`."""
+    import jax
+    import jax.numpy as jnp
+
+    import bayesnmr as bn
+
+    axes = [np.linspace(c - width * s, c + width * s, points) for c, s in zip(centre, sd)]
+
+    def loglik(nu1, nu2, j):
+        tr = bn.simulate(bn.SpinChain(jnp.stack([nu1, nu2]), j), data.grid)
+        r = [tr.mx - data.mx, tr.my - data.my, tr.iz1 - data.iz1]
+        return -0.5 * sum(jnp.sum(x**2) for x in r) / sigma**2
+
+    f = jax.vmap(jax.vmap(jax.vmap(loglik, (None, None, 0)), (None, 0, None)), (0, None, None))
+    ll = np.asarray(jax.jit(f)(*[jnp.asarray(a) for a in axes]))
+    w = np.exp(ll - ll.max())
+    w /= w.sum()
+    means, sds = [], []
+    for i, a in enumerate(axes):
+        marg = w.sum(axis=tuple(k for k in range(3) if k != i))
+        mean = np.sum(a * marg)
+        means.append(mean)
+        sds.append(np.sqrt(np.sum((a - mean) ** 2 * marg)))
+    return np.array(means), np.array(sds)

@@ -42,6 +42,7 @@ from ._surrogate._evaluate import plot_stability as plot_stability
 from ._surrogate._evaluate import surrogate_error as surrogate_error
 from ._surrogate._files import load_surrogate as load_surrogate
 from ._surrogate._files import save_surrogate as save_surrogate
+from ._surrogate._local import train_local_surrogate as train_local_surrogate
 from ._surrogate._solver import DomainWarning as DomainWarning
 from ._surrogate._solver import Surrogate as Surrogate
 from ._surrogate._train import TrainConfig as TrainConfig

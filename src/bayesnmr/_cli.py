@@ -102,7 +102,7 @@ def _sample_and_report(data, priors, args, out: Path, prefix: str = "", **kwargs
     diagnostics, the posterior file and figures."""
     import bayesnmr as bn
 
-    from ._inference._diagnose import format_summary
+    from ._inference._diagnose import correction_report, format_summary
     from ._io import save_figure
 
     dt = bn.sample_posterior(
@@ -116,6 +116,8 @@ def _sample_and_report(data, priors, args, out: Path, prefix: str = "", **kwargs
     )
     summary, problems = bn.diagnose(dt, warn=False)
     print(format_summary(summary))
+    for line in correction_report(dt):
+        print(line)
     for p in problems:
         print(f"WARNING: {p}")
     print(f"Wrote {bn.save_posterior(dt, out / f'{prefix}posterior.nc')}")
@@ -129,7 +131,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     data = bn.load_dataset(args.data, n_spins=args.n_spins)
     priors = _priors_for(data, args)
-    _sample_and_report(data, priors, args, Path(args.out))
+    if args.solver == "exact":
+        solver = None
+    elif args.solver == "local":
+        solver = "local"
+    else:
+        solver = bn.load_surrogate(args.solver)
+    correct = False if args.no_correct else None
+    _sample_and_report(data, priors, args, Path(args.out), solver=solver, correct=correct)
     return 0
 
 
@@ -254,6 +263,18 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--chains", type=int, default=4)
     sample.add_argument("--warmup", type=int, default=1000)
     sample.add_argument("--draws", type=int, default=1000)
+    sample.add_argument(
+        "--solver",
+        default="exact",
+        help="the forward model: exact (default); local (a surrogate trained for these data, "
+        "then corrected to the exact posterior); or a shipped surrogate (chain4) or .bnsur "
+        "file (corrected to the exact posterior too)",
+    )
+    sample.add_argument(
+        "--no-correct",
+        action="store_true",
+        help="keep a surrogate's own posterior, without the exact correction",
+    )
     sample.add_argument("--out", default="bayesnmr-posterior", help="output folder")
     sample.set_defaults(func=cmd_sample)
 

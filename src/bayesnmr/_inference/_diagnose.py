@@ -18,7 +18,9 @@ def diagnose(dt, *, rhat_max: float = 1.01, ess_min: float = 400, warn: bool = T
 
     Checks, for the posterior and for every further mode's group (`posterior_mode1`, ...):
     R-hat $\\le$ `rhat_max`, bulk and tail ESS $\\ge$ `ess_min` for every parameter, no
-    divergent transitions. A posterior with several modes (`dt["modes"]`) is reported
+    divergent transitions, and, for a surrogate's posterior corrected to the exact one,
+    that the correction succeeded (Pareto $\\hat k$ and the effective draws after it;
+    `correction_report` prints them). A posterior with several modes (`dt["modes"]`) is reported
     with their probabilities: `posterior` then holds only the most probable one. Each
     failure is also raised as a `ConvergenceWarning` (a `MultimodalWarning` for modes)
     when `warn`.
@@ -40,6 +42,14 @@ def diagnose(dt, *, rhat_max: float = 1.01, ess_min: float = 400, warn: bool = T
             }
         )
         table, found = _checks(sub, rhat_max, ess_min)
+        if f"correction{suffix}" in dt.children:
+            c = dt[f"correction{suffix}"].attrs
+            if not c.get("ok", 1):
+                found.append(
+                    f"the exact correction of the surrogate posterior failed ({c['problem']}): "
+                    "these draws are not the exact posterior; sample with solver='local' or "
+                    "the exact solver"
+                )
         summary = table if summary is None else summary
         label = "" if group == "posterior" else f"{suffix.removeprefix('_')}: "
         problems += [label + p for p in found]
@@ -101,3 +111,20 @@ def format_summary(summary) -> str:
         return lambda v: f"{v:.6g}"
 
     return summary.to_string(formatters={c: fmt(c) for c in summary.columns})
+
+
+def correction_report(dt) -> list[str]:
+    """One line per corrected group: Pareto k-hat, effective draws, and whether it held."""
+    lines = []
+    for name in sorted(g for g in dt.children if g.startswith("correction")):
+        c = dt[name].attrs
+        label = name.removeprefix("correction").removeprefix("_") or "mode 0"
+        verdict = "ok" if c["ok"] else f"FAILED: {c['problem']}"
+        lines.append(
+            f"exact correction ({label}): Pareto k-hat {c['pareto_k']:.2f} "
+            f"(threshold {c['khat_threshold']:.2f}), {c['ess']:.0f} effective draws of "
+            f"{dt[name].sizes['chain'] * dt[name].sizes['draw']}: {verdict}"
+        )
+    if dt.attrs.get("fallback"):
+        lines.append(f"fallback: {dt.attrs['fallback']}")
+    return lines

@@ -1,6 +1,8 @@
 """NUTS posteriors as ArviZ DataTrees: started at the global fit, one mode at a time."""
 
+import dataclasses
 import os
+import warnings
 from pathlib import Path
 
 import jax
@@ -8,10 +10,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._io import atomic_path
+from .._physics._exact import ExactSolver
 from .._physics._simulate import simulate_batch
 from .._physics._solver import AbstractSolver
+from .._surrogate._local import region_box, train_local_surrogate
+from ._correct import correct as correct_draws
+from ._correct import dataset as correction_dataset
+from ._correct import resample
 from ._data import Dataset
 from ._descent import Space
+from ._diagnose import ConvergenceWarning
 from ._fit import fit
 from ._model import Priors, check_model_error
 from ._modes import Mode, laplace_modes
@@ -35,6 +43,9 @@ def sample_posterior(
     marginal_sigma: bool = True,
     model_error=None,
     min_mode_probability: float = 0.01,
+    correct: bool | None = None,
+    min_ess: float = 100.0,
+    fallback: bool = True,
 ):
     """Sample the posterior of a chain's parameters with NUTS.
 
@@ -51,7 +62,21 @@ def sample_posterior(
 
     - `data`: the `Dataset`; `priors`: the `Priors` (default `Priors.from_data(data)`:
       offsets anywhere in the spectral window, J in [0, 25] Hz).
-    - `solver`: the forward model (exact by default, or a surrogate).
+    - `solver`: the forward model: exact by default; a surrogate (`bn.load_surrogate`,
+      `bn.train_local_surrogate`); or `"local"`: a problem-local surrogate trained for
+      these data, around each mode found by the (exact) fit, on a box of 10 Laplace sds
+      (see below).
+    - `correct`: correct a surrogate's posterior to the exact one (default: whenever the
+      forward model is approximate, `solver.approximate`). Every draw is solved again
+      with `bn.ExactSolver()` and weighed by the exact-to-surrogate likelihood ratio,
+      Pareto-smoothed (PSIS); the corrected posterior is the draws resampled by those
+      weights. `min_ess`: the fewest effective draws after correction that count as a
+      success (with Pareto $\\hat k$ below $\\min(1 - 1/\\log_{10} S, 0.7)$).
+    - `fallback`: when a correction fails (the surrogate's posterior does not overlap
+      the exact one), sample again with a problem-local surrogate (when the failed one
+      was not), or with the exact solver (at N <= 8, where that takes minutes); when
+      nothing is left to fall back on, or with `fallback=False`, the result comes with a
+      `ConvergenceWarning` that says what failed and what to do.
     - `chains`, `warmup`, `draws`, `seed`: the usual.
     - `chain_method`: `"sequential"`, `"vectorized"` or `"parallel"` (one chain per JAX
       device), or `"auto"`: `"parallel"` when there are at least `chains` devices, else
@@ -70,11 +95,100 @@ def sample_posterior(
     The sampler is compiled once per structure (grid, free parameters, solver type, chain
     settings) and reused by later calls, whatever the data and boxes.
 
+    With a surrogate and the correction (the default), `posterior` holds the corrected
+    (exact-model) draws, `posterior_surrogate` the surrogate's own, and `correction` the
+    log likelihood ratios, the smoothed log weights and the diagnostics in its attributes
+    (`pareto_k`, `ess`, `ok`); `dt.attrs["corrected"]` says whether every sampled mode
+    was corrected successfully, and `dt.attrs["fallback"]` what was done instead, if
+    anything. `bn.diagnose` reports them. The posterior predictive then uses the exact
+    solver.
+
     **Returns:** an ArviZ `DataTree` with groups `posterior` (the most probable mode),
     `sample_stats`, `observed_data`, `posterior_predictive`, `modes` (every mode found:
     `probability`, `log_evidence`, `loss`, its `offsets_hz` and `j_hz`, whether it was
     `sampled`), and `posterior_mode1`, `sample_stats_mode1`, ... for further sampled modes.
     """
+    priors = Priors.from_data(data) if priors is None else priors
+    if isinstance(solver, str) and solver != "local":
+        raise ValueError(f"Argument `solver` must be a solver object or 'local', got {solver!r}.")
+    if not isinstance(min_ess, int | float) or not min_ess > 0:
+        raise ValueError(f"Argument `min_ess` must be a positive number, got {min_ess!r}.")
+    local = solver == "local"
+    if local and priors.per_bond:
+        raise ValueError(
+            "solver='local' takes one coupling J for every bond; the priors have per-bond "
+            "couplings. Use one `j_hz` box, or `bn.ExactSolver()`."
+        )
+    approximate = local or bool(getattr(solver, "approximate", False))
+    correct = approximate if correct is None else bool(correct)
+    settings = dict(
+        chains=chains,
+        warmup=warmup,
+        draws=draws,
+        seed=seed,
+        chain_method=chain_method,
+        progress_bar=progress_bar,
+        predictive_draws=predictive_draws,
+        target_accept=target_accept,
+        marginal_sigma=marginal_sigma,
+        model_error=model_error,
+        min_mode_probability=min_mode_probability,
+        min_ess=min_ess,
+    )
+    dt, modes = _sample(
+        data, priors, solver, init=init, correct=correct and approximate, **settings
+    )
+    if not (correct and approximate) or dt.attrs["corrected"]:
+        return dt
+    failed = dt.attrs["correction_problem"]
+    exact_ok = data.n_spins <= ExactSolver().max_spins
+    if fallback and not local and exact_ok:
+        plan, retry, how = "a problem-local surrogate", "local", "local surrogate"
+    elif fallback and data.n_spins <= 8:
+        plan, retry, how = "exact NUTS", ExactSolver(), "exact"
+    else:
+        warnings.warn(
+            f"The exact correction of the surrogate posterior failed ({failed}): the "
+            "surrogate's posterior does not overlap the exact one, and the returned draws "
+            "are not the exact posterior. Use `solver='local'` (a surrogate trained for "
+            "these data), more draws, or `bn.ExactSolver()`.",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+        return dt
+    warnings.warn(
+        f"The exact correction of the surrogate posterior failed ({failed}); sampling "
+        f"again with {plan}.",
+        UserWarning,
+        stacklevel=2,
+    )
+    out = sample_posterior(
+        data, priors, solver=retry, init=modes, correct=None, fallback=False, **settings
+    )
+    out.attrs["fallback"] = f"{how}: the first correction failed ({failed})"
+    return out
+
+
+def _sample(
+    data,
+    priors,
+    solver,
+    *,
+    chains,
+    warmup,
+    draws,
+    seed,
+    chain_method,
+    progress_bar,
+    init,
+    predictive_draws,
+    target_accept,
+    marginal_sigma,
+    model_error,
+    min_mode_probability,
+    correct,
+    min_ess,
+):
     import arviz as az
     import xarray as xr
 
@@ -101,26 +215,35 @@ def sample_posterior(
             f"{jax.local_device_count()}; call `bn.use_cpu_cores()` first or use 'vectorized'."
         )
     marginal = marginal_sigma and "sigma" not in priors.fixed and model_error is None
-    modes = _start_modes(data, priors, solver, init, seed, None if progress_bar else False)
+    local = isinstance(solver, str)
+    fit_solver = None if local else solver  # the local workflow fits with the exact solver
+    modes = _start_modes(data, priors, fit_solver, init, seed, None if progress_bar else False)
     sampled = [m for m in modes if m.probability >= min_mode_probability] or modes[:1]
     arrays = tuple(None if a is None else jnp.asarray(a) for a in (data.mx, data.my, data.iz1))
-    sampler, args = prepare(
-        data.grid,
-        priors,
-        solver,
-        arrays,
-        marginal_sigma=marginal,
-        model_error=model_error,
-        chains=chains,
-        warmup=warmup,
-        draws=draws,
-        chain_method=chain_method,
-        target_accept=target_accept,
-    )
     rng = np.random.default_rng(seed)
-    runs = []  # (mode, draws, stats), one per group of chains that agree
+    n_obs = data.grid.n * (2 if data.iz1 is None else 3)
+    runs = []  # [mode, draws, stats, solver, priors], one per group of chains that agree
     for k, mode in enumerate(sampled):
-        z0, inverse_mass = _chain_starts(priors, mode, chains, marginal, rng)
+        run_solver, run_priors = solver, priors
+        if local:
+            run_solver = train_local_surrogate(
+                local_region(mode, priors), data.grid, seed=seed, progress_bar=progress_bar
+            )
+            run_priors = _restricted(priors, run_solver.domain)
+        sampler, args = prepare(
+            data.grid,
+            run_priors,
+            run_solver,
+            arrays,
+            marginal_sigma=marginal,
+            model_error=model_error,
+            chains=chains,
+            warmup=warmup,
+            draws=draws,
+            chain_method=chain_method,
+            target_accept=target_accept,
+        )
+        z0, inverse_mass = _chain_starts(run_priors, mode, chains, marginal, rng)
         samples, stats = sampler.run(
             jax.random.PRNGKey(seed + 7919 * k),
             args,
@@ -131,31 +254,66 @@ def sample_posterior(
         )
         if marginal:
             rss = samples.pop("rss")
-            n_obs = data.grid.n * (2 if data.iz1 is None else 3)
             samples["sigma"] = np.sqrt(rss / (2 * rng.gamma(n_obs / 2, 1.0, size=rss.shape)))
         clusters = chain_clusters(samples)
         for i, group in enumerate(clusters):
-            found = mode if i == 0 else _mode_at(data, priors, solver, samples, group)
-            runs.append((found, _take(samples, group), _take(stats, group)))
+            found = mode if i == 0 else _mode_at(data, priors, fit_solver, samples, group)
+            runs.append([found, _take(samples, group), _take(stats, group), run_solver, run_priors])
+    # Modes of the fit that no chains sampled (before the correction re-weighs the others).
+    unsampled = [m for m in modes if all(m is not r[0] for r in runs)]
+    corrections = []
+    if correct:
+        exact = ExactSolver()
+        for run in runs:
+            c = correct_draws(
+                data,
+                run[4],
+                run[1],
+                run[3],
+                exact,
+                marginal=marginal,
+                model_error=model_error,
+                min_ess=min_ess,
+                rng=rng,
+            )
+            corrections.append(c)
+            if not local:  # the surrogate's evidence, made exact (local modes: already exact)
+                run[0] = dataclasses.replace(
+                    run[0], log_evidence=run[0].log_evidence + c.log_evidence_ratio
+                )
     # Chains that left their start for another mode are a mode of their own: weigh every
     # mode (sampled or not) by its Laplace evidence again.
-    unsampled = [m for m in modes if all(m is not r[0] for r in runs)]
     weighted = _renormalised([r[0] for r in runs] + unsampled)
-    runs = sorted(
-        ((m, d, st) for m, (_, d, st) in zip(weighted, runs, strict=False)),
-        key=lambda r: -r[0].probability,
-    )
+    for run, m in zip(runs, weighted, strict=False):
+        run[0] = m
+    order = sorted(range(len(runs)), key=lambda i: -runs[i][0].probability)
+    runs = [runs[i] for i in order]
+    corrections = [corrections[i] for i in order] if corrections else []
     modes = [r[0] for r in runs] + sorted(weighted[len(runs) :], key=lambda m: -m.probability)
     dt = None
-    for k, (_, samples, stats) in enumerate(runs):
-        tree = az.from_dict({"posterior": samples, "sample_stats": stats})
+    for k, (_, samples, stats, _, _) in enumerate(runs):
+        groups = {"posterior": samples, "sample_stats": stats}
+        if corrections:
+            c = corrections[k]
+            groups["posterior"] = resample(samples, c, marginal, n_obs, rng)
+            groups["posterior_surrogate"] = samples
+        tree = az.from_dict(groups)
+        suffix = "" if k == 0 else f"_mode{k}"
+        if corrections:
+            tree["correction"] = correction_dataset(corrections[k], "ExactSolver")
         if dt is None:
-            dt, thinned = tree, samples
+            dt, thinned = tree, groups["posterior"]
         else:
-            dt[f"posterior_mode{k}"] = tree["posterior"]
-            dt[f"sample_stats_mode{k}"] = tree["sample_stats"]
+            for name in tree.children:
+                dt[name + suffix] = tree[name]
     dt["posterior_predictive"] = _predictive(
-        data, priors, solver, thinned, predictive_draws, model_error, rng
+        data,
+        priors,
+        ExactSolver() if corrections else runs[0][3],
+        thinned,
+        predictive_draws,
+        None if corrections else model_error,
+        rng,
     )
     observed = {"mx": data.mx, "my": data.my} | ({} if data.iz1 is None else {"iz1": data.iz1})
     dt["observed_data"] = xr.Dataset(
@@ -165,11 +323,49 @@ def sample_posterior(
     dt["modes"] = _modes_dataset(modes, len(runs))
     dt.attrs["n_spins"] = int(data.n_spins)
     dt.attrs["chain_method"] = chain_method
+    dt.attrs["solver"] = "local" if local else type(runs[0][3] or ExactSolver()).__name__
+    dt.attrs["corrected"] = int(bool(corrections) and all(c.ok for c in corrections))
+    dt.attrs["correction_problem"] = "; ".join(
+        f"mode {k}: {c.problem()}" if len(corrections) > 1 else c.problem()
+        for k, c in enumerate(corrections)
+        if not c.ok
+    )
     if data.truth:
         dt.attrs["true_offsets_hz"] = np.asarray(data.truth["offsets_hz"], float)
         dt.attrs["true_j_hz"] = np.atleast_1d(np.asarray(data.truth["j_hz"], float))
         dt.attrs["true_sigma"] = float(data.truth["sigma"])
-    return dt
+    return dt, modes
+
+
+def local_region(mode: Mode, priors: Priors, widen: float = 10.0):
+    """The region of a problem-local surrogate: `widen` Laplace sds around `mode` in every
+    free parameter (inside the prior boxes), the fixed ones at their values."""
+    from .._surrogate._domain import Domain
+
+    space = Space(priors)
+    n = priors.n_spins
+    x = np.r_[
+        mode.offsets_hz if space.free_offsets else [],
+        np.atleast_1d(mode.j_hz)[:1] if space.free_j else [],
+    ]
+    lo, hi = region_box(x, mode.stderr[: x.size], widen, (space.lo[: x.size], space.hi[: x.size]))
+    if space.free_offsets:
+        lo_o, hi_o, lo, hi = lo[:n], hi[:n], lo[n:], hi[n:]
+    else:
+        off = np.asarray(priors.fixed["offsets_hz"], float)
+        lo_o, hi_o = off - 1e-6, off + 1e-6
+    if space.free_j:
+        box_j = (float(lo[0]), float(hi[0]))
+    else:
+        j = float(np.asarray(priors.fixed["j_hz"]))
+        box_j = (j - 1e-6, j + 1e-6)
+    return Domain(n, np.stack([lo_o, hi_o], -1), box_j)
+
+
+def _restricted(priors: Priors, domain) -> Priors:
+    """`priors` with every free box cut down to `domain`."""
+    box = domain.offset_boxes
+    return dataclasses.replace(priors, offsets_hz=box, j_hz=np.asarray(domain.j_hz, float))
 
 
 def chain_clusters(samples: dict, threshold: float = 5.0) -> list[list[int]]:
@@ -229,6 +425,8 @@ def _start_modes(data, priors, solver, init, seed, progress_bar=False) -> list[M
     """The modes to start from: the global fit's, or one at `init` (Laplace there)."""
     if init is None:
         return list(fit(data, priors, solver=solver, seed=seed, progress_bar=progress_bar).modes)
+    if isinstance(init, list | tuple):  # modes
+        return list(init)
     if not isinstance(init, dict):  # a FitResult: its modes
         if init.modes:
             return list(init.modes)

@@ -62,9 +62,8 @@ class Structure:
 class Sampler:
     """The jitted pieces of one structure's NUTS: start, advance a segment, constrain."""
 
-    def __init__(self, s: Structure, solver_static, solver_arrays):
+    def __init__(self, s: Structure, solver_static, example: tuple):
         self.s = s
-        example = _example_args(s, solver_arrays)
 
         def model(mx, my, iz1, boxes, solver_arrays, model_error):
             priors = _Boxes(**boxes, per_bond=s.per_bond)
@@ -157,30 +156,18 @@ class Sampler:
         return {k: np.asarray(v) for k, v in draws.items()}, stats
 
 
-def _example_args(s: Structure, solver_arrays):
-    zeros = jnp.zeros(s.grid.n)
-    boxes = {
-        "offsets_hz": jnp.tile(jnp.array([0.0, 1.0]), (s.n_spins, 1)),
-        "j_hz": jnp.tile(jnp.array([0.0, 1.0]), (s.n_spins - 1, 1))
-        if s.per_bond
-        else jnp.array([0.0, 1.0]),
-        "sigma_scale": jnp.asarray(0.1),
-        "fixed": {k: jnp.ones(shape) for k, shape in s.fixed},  # sigma > 0
-    }
-    error = jnp.zeros((3, s.grid.n)) if s.model_error else None
-    return (zeros, zeros, zeros if s.observe_iz1 else None, boxes, solver_arrays, error)
-
-
 _CACHE: dict = {}
 _CACHE_SIZE = 8
 
 
-def sampler_for(s: Structure, solver_static, solver_arrays) -> Sampler:
-    """The cached `Sampler` of structure `s` (built and compiled on first use)."""
+def sampler_for(s: Structure, solver_static, example: tuple) -> Sampler:
+    """The cached `Sampler` of structure `s` (built and compiled on first use, traced
+    with the model arguments `example`: any of the structure's, with values the solver
+    accepts; a surrogate checks the values it sees outside `jit`)."""
     if s not in _CACHE:
         if len(_CACHE) >= _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[s] = Sampler(s, solver_static, solver_arrays)
+        _CACHE[s] = Sampler(s, solver_static, example)
     return _CACHE[s]
 
 
@@ -224,7 +211,7 @@ def prepare(
         "fixed": fixed,
     }
     args = (*data_arrays, boxes, arrays, model_error)
-    return sampler_for(s, static, arrays), args
+    return sampler_for(s, static, args), args
 
 
 def to_unconstrained(priors: Priors, values: dict, marginal_sigma: bool) -> dict:

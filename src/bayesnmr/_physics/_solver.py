@@ -22,6 +22,10 @@ class AbstractSolver(eqx.Module):
     #: and the grid. `simulate_batch` then checks every chain, else only the first.
     check_values: ClassVar[bool] = True
 
+    #: Whether the traces are an approximation of the exact ones (a surrogate): then
+    #: `sample_posterior` corrects its posterior with the exact solver by default.
+    approximate: ClassVar[bool] = False
+
     @abc.abstractmethod
     def observables(self, chain: SpinChain, grid: TimeGrid) -> Traces:
         """The traces `mx`, `my`, `iz1` of `chain` on `grid`, without $T_2$ decay."""

@@ -13,7 +13,8 @@ class Domain(eqx.Module):
     **Arguments:**
 
     - `n_spins`: the chain length $N$.
-    - `offsets_hz`: `(lo, hi)`, the range of every offset (default `(-100, 100)`).
+    - `offsets_hz`: `(lo, hi)`, the range of every offset (default `(-100, 100)`), or
+      one `(lo, hi)` per spin, shape `(N, 2)` (the region of a problem-local surrogate).
     - `j_hz`: `(lo, hi)`, the range of $J$ (default `(0, 20)`).
 
     Training draws $\theta$ uniformly from the box. A surrogate refuses (or warns about)
@@ -21,7 +22,7 @@ class Domain(eqx.Module):
     """
 
     n_spins: int = eqx.field(static=True)
-    offsets_hz: tuple[float, float] = eqx.field(static=True, default=(-100.0, 100.0))
+    offsets_hz: tuple = eqx.field(static=True, default=(-100.0, 100.0))
     j_hz: tuple[float, float] = eqx.field(static=True, default=(0.0, 20.0))
 
     def __init__(self, n_spins: int, offsets_hz=(-100.0, 100.0), j_hz=(0.0, 20.0)):
@@ -31,7 +32,15 @@ class Domain(eqx.Module):
                 f"chain), but is {n_spins!r}."
             )
         self.n_spins = int(n_spins)
-        self.offsets_hz = _box("offsets_hz", offsets_hz)
+        if np.ndim(offsets_hz) == 2:
+            if np.shape(offsets_hz) != (n_spins, 2):
+                raise ValueError(
+                    f"Argument `offsets_hz` must be one (lo, hi) pair or shape ({n_spins}, 2) "
+                    f"(one box per spin), got shape {np.shape(offsets_hz)}."
+                )
+            self.offsets_hz = tuple(_box(f"offsets_hz[{i}]", b) for i, b in enumerate(offsets_hz))
+        else:
+            self.offsets_hz = _box("offsets_hz", offsets_hz)
         self.j_hz = _box("j_hz", j_hz)
         if self.j_hz[0] < 0:
             raise ValueError(f"Argument `j_hz` must have lo >= 0 Hz, got {self.j_hz}.")
@@ -41,12 +50,23 @@ class Domain(eqx.Module):
         return self.n_spins + 1
 
     @property
+    def per_spin(self) -> bool:
+        """Whether every offset has its own range."""
+        return isinstance(self.offsets_hz[0], tuple)
+
+    @property
+    def offset_boxes(self) -> np.ndarray:
+        """The range of every offset, shape `(N, 2)`."""
+        boxes = self.offsets_hz if self.per_spin else [self.offsets_hz] * self.n_spins
+        return np.array(boxes, np.float64)
+
+    @property
     def lower(self) -> np.ndarray:
-        return np.array([self.offsets_hz[0]] * self.n_spins + [self.j_hz[0]])
+        return np.r_[self.offset_boxes[:, 0], self.j_hz[0]]
 
     @property
     def upper(self) -> np.ndarray:
-        return np.array([self.offsets_hz[1]] * self.n_spins + [self.j_hz[1]])
+        return np.r_[self.offset_boxes[:, 1], self.j_hz[1]]
 
     def sample(self, key, n: int, dtype=jnp.float32) -> jax.Array:
         """`n` parameter vectors drawn uniformly from the box, shape `(n, N + 1)`."""
@@ -65,11 +85,12 @@ class Domain(eqx.Module):
         return out
 
     def to_dict(self) -> dict:
-        return {"n_spins": self.n_spins, "offsets_hz": self.offsets_hz, "j_hz": self.j_hz}
+        off = [list(b) for b in self.offsets_hz] if self.per_spin else list(self.offsets_hz)
+        return {"n_spins": self.n_spins, "offsets_hz": off, "j_hz": list(self.j_hz)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Domain":
-        return cls(int(d["n_spins"]), tuple(d["offsets_hz"]), tuple(d["j_hz"]))
+        return cls(int(d["n_spins"]), d["offsets_hz"], tuple(d["j_hz"]))
 
 
 def _box(name: str, box) -> tuple[float, float]:

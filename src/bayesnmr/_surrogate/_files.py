@@ -20,6 +20,7 @@ import jax.numpy as jnp
 from .._io import atomic_path
 from .._physics._grid import TimeGrid
 from ._domain import Domain
+from ._local import empty_line_net
 from ._nets import ARCHITECTURES
 from ._solver import Surrogate
 
@@ -50,13 +51,15 @@ def save_surrogate(path: str | os.PathLike, surrogate: Surrogate) -> Path:
         "format": FORMAT,
         "bayesnmr_version": __version__,
         "architecture": surrogate.architecture,
-        "width": meta["width"],
-        "depth": meta["depth"],
+        "width": meta.get("width"),
+        "depth": meta.get("depth"),
         "domain": surrogate.domain.to_dict(),
         "grid": {"n": surrogate.grid.n, "dt": surrogate.grid.dt},
         "sha256": hashlib.sha256(weights).hexdigest(),
         "info": meta,
     }
+    if surrogate.architecture == "lines":  # the shapes of its arrays, to load them into
+        header["lines"] = [len(surrogate.net.fid_freq), len(surrogate.net.iz1_freq)]
     with atomic_path(path) as tmp:
         tmp.write_bytes(MAGIC + json.dumps(header).encode() + b"\n" + weights)
     return Path(path)
@@ -108,7 +111,7 @@ def load_surrogate(name_or_path: str | os.PathLike) -> Surrogate:
             f"{path} is corrupt: its weights do not match the checksum in its header "
             "(truncated or altered). Restore the file or retrain."
         )
-    if arch not in ARCHITECTURES:
+    if arch not in ARCHITECTURES and arch != "lines":
         raise ValueError(
             f"{path} holds an unknown architecture {arch!r}; this bayesnmr knows "
             f"{sorted(ARCHITECTURES)}."
@@ -116,9 +119,12 @@ def load_surrogate(name_or_path: str | os.PathLike) -> Surrogate:
     try:
         domain = Domain.from_dict(header["domain"])
         grid = TimeGrid(int(header["grid"]["n"]), float(header["grid"]["dt"]))
-        like = build_net(
-            arch, domain, grid, int(header["width"]), int(header["depth"]), jax.random.key(0)
-        )
+        if arch == "lines":
+            like = empty_line_net(domain.n_spins, grid, *(int(x) for x in header["lines"]))
+        else:
+            like = build_net(
+                arch, domain, grid, int(header["width"]), int(header["depth"]), jax.random.key(0)
+            )
         net = eqx.tree_deserialise_leaves(io.BytesIO(weights), like)
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise ValueError(

@@ -2,6 +2,7 @@
 
 import json
 import warnings
+from typing import ClassVar
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -13,6 +14,7 @@ from .._physics._solver import AbstractSolver
 from .._physics._system import SpinChain
 from .._physics._traces import Traces
 from ._domain import Domain
+from ._local import LineNet
 from ._nets import ARCHITECTURES, EigenNet, MLPNet
 
 
@@ -31,10 +33,12 @@ class Surrogate(AbstractSolver):
     prior boxes are checked instead (`check_prior_boxes`).
 
     **Attributes:** `net` (the Equinox network), `domain`, `grid`, `architecture`
-    (`"eigen"` or `"mlp"`), `info` (a JSON string: hyperparameters, training record).
+    (`"eigen"`, `"mlp"`, or `"lines"` for a problem-local surrogate from
+    `bn.train_local_surrogate`), `info` (a JSON string: hyperparameters, training record).
     """
 
-    net: EigenNet | MLPNet
+    net: EigenNet | MLPNet | LineNet
+    approximate: ClassVar[bool] = True
     on_domain_error: str = eqx.field(static=True, default="raise")
     info: str = eqx.field(static=True, default="{}")
 
@@ -48,10 +52,14 @@ class Surrogate(AbstractSolver):
 
     @property
     def n_spins(self) -> int:
+        if isinstance(self.net, LineNet):  # its region is arrays, traced under `jit`
+            return self.net.n_spins
         return self.net.domain.n_spins
 
     @property
     def architecture(self) -> str:
+        if isinstance(self.net, LineNet):
+            return "lines"
         return next(k for k, v in ARCHITECTURES.items() if isinstance(self.net, v))
 
     @property
@@ -100,14 +108,14 @@ class Surrogate(AbstractSolver):
                 f"{self.n_spins}."
             )
         problems = []
-        olo, ohi = self.domain.offsets_hz
+        boxes = self.domain.offset_boxes
         jlo, jhi = self.domain.j_hz
         fixed = priors.fixed
         if "offsets_hz" in fixed:
             bad = self.domain.outside(np.r_[np.asarray(fixed["offsets_hz"]), jlo])
             problems += [f"fixed {p}" for p in bad]
         else:
-            for i, (lo, hi) in enumerate(priors.offsets_hz):
+            for i, ((lo, hi), (olo, ohi)) in enumerate(zip(priors.offsets_hz, boxes, strict=True)):
                 if lo < olo or hi > ohi:
                     problems.append(
                         f"prior box offsets_hz[{i}] = [{lo:g}, {hi:g}] reaches outside "

@@ -278,8 +278,10 @@ def sample_frames(domain, key, batch: int, hard_fraction: float, dtype=jnp.float
     i = jax.random.randint(k1, (batch,), 0, n)
     partner = (i + jax.random.randint(k2, (batch,), 1, n)) % n
     shift = jax.random.uniform(k3, (batch,), dtype, -1.5, 1.5) * th[:, n]
-    lo, hi = domain.offsets_hz
-    hard = th.at[rows, partner].set(jnp.clip(th[rows, i] + shift, lo, hi))
+    boxes = jnp.asarray(domain.offset_boxes, dtype)
+    hard = th.at[rows, partner].set(
+        jnp.clip(th[rows, i] + shift, boxes[partner, 0], boxes[partner, 1])
+    )
     pick = rows < int(round(hard_fraction * batch))
     return jnp.where(pick[:, None], hard, th)
 
