@@ -164,3 +164,9 @@ def test_fit_success_quick(tmp_path):
     for row in rows:
         assert (row["outcome"] == "truth") == (row["max_error_hz"] < 0.5)
         assert row["commit"] and row["date"][:2] == "20"
+
+
+def test_local_surrogate_benchmark_quick(tmp_path):
+    run_quick("local_surrogate.py", tmp_path)
+    rows = json.loads((tmp_path / "local_surrogate.json").read_text())["rows"]
+    assert rows[0]["corrected"] == 1 and rows[0]["pareto_k"] < 0.7

@@ -39,6 +39,7 @@ class Correction:
     min_ess: float
     log_evidence_ratio: float
     rss: np.ndarray | None
+    seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -106,8 +107,11 @@ def correct(
 ) -> Correction:
     """Weigh the draws `samples` (dict of `(chains, draws, ...)` arrays) of the surrogate
     posterior by the exact likelihood."""
+    import time
+
     import xarray as xr
 
+    t0 = time.perf_counter()
     offsets, j, sigma = parameters(samples, priors)
     shape = np.shape(next(iter(samples.values())))[:2]
     grid = data.grid
@@ -141,6 +145,7 @@ def correct(
         min_ess=float(min_ess),
         log_evidence_ratio=float(m + np.log(np.mean(np.exp(log_ratio - m)))),
         rss=rss if marginal else None,
+        seconds=time.perf_counter() - t0,
     )
 
 
@@ -187,5 +192,6 @@ def dataset(c: Correction, exact_name: str):
             "log_evidence_ratio": c.log_evidence_ratio,
             "ok": int(c.ok),
             "problem": c.problem(),
+            "seconds": c.seconds,
         },
     )

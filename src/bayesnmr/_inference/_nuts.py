@@ -301,6 +301,8 @@ def _sample(
         suffix = "" if k == 0 else f"_mode{k}"
         if corrections:
             tree["correction"] = correction_dataset(corrections[k], "ExactSolver")
+            if local:
+                tree["correction"].attrs["local_surrogate"] = runs[k][3].info
         if dt is None:
             dt, thinned = tree, groups["posterior"]
         else:

@@ -16,6 +16,8 @@ those at the centre, so that crossing levels keep their identity), and one linea
 least-squares solve for the coefficients.
 """
 
+import time
+
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
@@ -327,9 +329,11 @@ def train_local_surrogate(
     if not 0 < tol < 1:
         raise ValueError(f"Argument `tol` must be in (0, 1), got {tol!r}.")
     ExactSolver().check(SpinChain(np.zeros(region.n_spins)), grid)  # N within reach
+    t0 = time.perf_counter()
     net, record = fit_line_net(
         region.lower, region.upper, grid, tol=tol, n_points=n_points, seed=seed,
         progress_bar=progress_bar,
     )  # fmt: skip
+    record["seconds"] = time.perf_counter() - t0
     info = {"architecture": "lines", "training": record, "seed": seed}
     return Surrogate(net, "raise", json.dumps(info))

@@ -1,0 +1,220 @@
+"""Problem-local surrogates at 8-12 spins: the whole workflow against exact NUTS.
+
+Method: per N, one random chain (offsets U[-100, 100] Hz, J U[2, 20] Hz, seed N),
+TimeGrid(300, 1e-3), sigma = 0.02 (integrated out), mx, my and iz1 observed; priors
++-5 Hz around the true offsets, J in [0, 25] Hz. Timed in one process, compilation
+included, as a user waits:
+
+- `fit_seconds`: `bn.fit(data, priors, init=...)` from offsets 0.5 Hz off the truth
+  (8 starts). The global search from no guesses is not part of this benchmark
+  (`fit_success.py` measures it at N = 4 and 6; at N >= 8 it is not yet reliable).
+- `sample_seconds`: `bn.sample_posterior(data, priors, solver="local", init=fit)`,
+  4 chains x (1000 + 1000), vectorized: the exact line lists and the local surrogate's
+  training (`training_seconds`), NUTS on it, the exact correction of every draw
+  (`correction_seconds`) and the predictive.
+- Diagnostics of the corrected posterior: Pareto k-hat, effective draws after the
+  correction, ArviZ max R-hat and min bulk/tail ESS.
+- `exact_gradient_seconds`: one exact gradient of the least-squares misfit over all
+  N + 1 parameters, warm (median of 3), and `exact_nuts_estimate_seconds`: that times the
+  mean leapfrog steps per iteration of the surrogate's NUTS times 4 x 2000 iterations
+  (what exact NUTS would cost, sequentially), and its ratio to the whole local workflow.
+- `--reference N`: exact NUTS on the same data, 2 chains x (500 + 500), vectorized,
+  timed, written to `local_surrogate_reference.json`; the local posterior's means (in
+  reference sds) and sds (relative) against it.
+
+Writes `local_surrogate.json` into `--out` (a rerun keeps the rows of other N).
+
+    uv run python benchmarks/local_surrogate.py --spins 8 10 12
+    uv run python benchmarks/local_surrogate.py --reference 10   # about an hour at N = 10
+    uv run python benchmarks/local_surrogate.py --quick          # N = 3, a smoke test
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, median_time, write_json  # noqa: E402
+
+
+def problem(n: int):
+    import bayesnmr as bn
+
+    rng = np.random.default_rng([7, n])
+    chain = bn.SpinChain(rng.uniform(-100, 100, n), float(rng.uniform(2, 20)))
+    grid = bn.TimeGrid(300, 1e-3)
+    data = bn.synthesize(chain, grid, sigma=0.02, seed=n)
+    priors = bn.Priors.around(np.asarray(chain.offsets_hz), 5.0, j_hz=(0.0, 25.0))
+    return chain, data, priors
+
+
+def moments(dt) -> tuple[np.ndarray, np.ndarray]:
+    post = dt.posterior
+    x = np.column_stack(
+        [np.asarray(post["offsets_hz"]).reshape(-1, post["offsets_hz"].shape[-1]),
+         np.asarray(post["j_hz"]).reshape(-1, 1)]
+    )  # fmt: skip
+    return x.mean(0), x.std(0)
+
+
+def exact_gradient_seconds(data, chain) -> float:
+    import jax
+    import jax.numpy as jnp
+
+    import bayesnmr as bn
+
+    n = data.n_spins
+
+    def loss(theta):
+        tr = bn.simulate(bn.SpinChain(theta[:n], theta[n]), data.grid)
+        return sum(jnp.sum((a - b) ** 2) for a, b in ((tr.mx, data.mx), (tr.my, data.my),
+                                                      (tr.iz1, data.iz1)))  # fmt: skip
+
+    g = jax.jit(jax.grad(loss))
+    theta = jnp.asarray(np.r_[chain.offsets_hz, chain.j_hz])
+    g(theta).block_until_ready()
+    return median_time(lambda: g(theta).block_until_ready(), 3)[0]
+
+
+def run_local(n: int, quick: bool) -> dict:
+    import bayesnmr as bn
+
+    chain, data, priors = problem(n)
+    chains, warmup, draws = (2, 100, 100) if quick else (4, 1000, 1000)
+    t0 = time.perf_counter()
+    start = {"offsets_hz": np.asarray(chain.offsets_hz) + 0.5, "j_hz": float(chain.j_hz)}
+    fit = bn.fit(data, priors, init=start, progress_bar=False)
+    fit_seconds = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    dt = bn.sample_posterior(
+        data, priors, solver="local", init=fit, chains=chains, warmup=warmup, draws=draws,
+        chain_method="vectorized", progress_bar=False,
+    )  # fmt: skip
+    sample_seconds = time.perf_counter() - t1
+    summary, _ = bn.diagnose(dt, warn=False)
+    c = dt["correction"].attrs
+    record = json.loads(c["local_surrogate"])["training"]
+    steps = float(np.asarray(dt.sample_stats["n_steps"]).mean())
+    grad = exact_gradient_seconds(data, chain)
+    estimate = grad * steps * chains * (warmup + draws)
+    mean, sd = moments(dt)
+    truth = np.r_[chain.offsets_hz, chain.j_hz]
+    return {
+        "n_spins": n,
+        "offsets_hz": np.asarray(chain.offsets_hz).tolist(),
+        "j_hz": float(chain.j_hz),
+        "chains": chains,
+        "warmup": warmup,
+        "draws": draws,
+        "fit_seconds": fit_seconds,
+        "sample_seconds": sample_seconds,
+        "total_seconds": fit_seconds + sample_seconds,
+        "training_seconds": record["seconds"],
+        "training_points": record["points"],
+        "lines": [record["fid_lines"], record["iz1_lines"]],
+        "line_groups": [record["fid_groups"], record["iz1_groups"]],
+        "correction_seconds": c["seconds"],
+        "pareto_k": c["pareto_k"],
+        "ess_after_correction": c["ess"],
+        "corrected": int(dt.attrs["corrected"]),
+        "max_r_hat": float(summary["r_hat"].max()),
+        "min_ess_bulk": float(summary["ess_bulk"].min()),
+        "min_ess_tail": float(summary["ess_tail"].min()),
+        "mean_leapfrog_steps": steps,
+        "exact_gradient_seconds": grad,
+        "exact_nuts_estimate_seconds": estimate,
+        "speedup_estimate": estimate / (fit_seconds + sample_seconds),
+        "posterior_mean": mean.tolist(),
+        "posterior_sd": sd.tolist(),
+        "truth_in_sds": ((mean - truth) / sd).tolist(),
+    }
+
+
+def run_reference(n: int, out: Path, host: dict) -> dict:
+    import bayesnmr as bn
+
+    chain, data, priors = problem(n)
+    start = {"offsets_hz": np.asarray(chain.offsets_hz) + 0.5, "j_hz": float(chain.j_hz)}
+    fit = bn.fit(data, priors, init=start, progress_bar=False)
+    t0 = time.perf_counter()
+    dt = bn.sample_posterior(
+        data, priors, init=fit, chains=2, warmup=500, draws=500, chain_method="vectorized",
+        progress_bar=True,
+    )  # fmt: skip
+    seconds = time.perf_counter() - t0
+    summary, _ = bn.diagnose(dt, warn=False)
+    mean, sd = moments(dt)
+    row = {
+        "n_spins": n,
+        "chains": 2,
+        "warmup": 500,
+        "draws": 500,
+        "seconds": seconds,
+        "max_r_hat": float(summary["r_hat"].max()),
+        "min_ess_bulk": float(summary["ess_bulk"].min()),
+        "mean_leapfrog_steps": float(np.asarray(dt.sample_stats["n_steps"]).mean()),
+        "posterior_mean": mean.tolist(),
+        "posterior_sd": sd.tolist(),
+        **{k: host[k] for k in ("commit", "date", "cpu", "cores")},
+    }
+    path = out / "local_surrogate_reference.json"
+    old = json.loads(path.read_text()) if path.is_file() else {"rows": []}
+    rows = [r for r in old["rows"] if r["n_spins"] != n] + [row]
+    write_json(path, {"benchmark": "local_surrogate_reference", "method": __doc__, "rows": rows})
+    return row
+
+
+def main(args) -> dict:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    out = Path(args.out)
+    host = machine()
+    if args.reference:
+        row = run_reference(args.reference, out, host)
+        print(json.dumps(row, indent=1))
+        return row
+    spins = [3] if args.quick else args.spins
+    path = out / "local_surrogate.json"
+    old = json.loads(path.read_text()) if path.is_file() and not args.quick else {"rows": []}
+    rows = [r for r in old["rows"] if r["n_spins"] not in spins]
+    ref_path = out / "local_surrogate_reference.json"
+    refs = {r["n_spins"]: r for r in json.loads(ref_path.read_text())["rows"]} if (
+        ref_path.is_file()
+    ) else {}  # fmt: skip
+    for n in spins:
+        row = run_local(n, args.quick) | {k: host[k] for k in ("commit", "date", "cpu", "cores")}
+        if n in refs and not args.quick:
+            ref = refs[n]
+            m, s = np.array(ref["posterior_mean"]), np.array(ref["posterior_sd"])
+            row["vs_exact_mean_in_sds"] = ((np.array(row["posterior_mean"]) - m) / s).tolist()
+            row["vs_exact_sd_ratio"] = (np.array(row["posterior_sd"]) / s).tolist()
+            row["exact_reference_seconds"] = ref["seconds"]
+        rows.append(row)
+        print(json.dumps(row, indent=1), flush=True)
+        results = {
+            "benchmark": "local_surrogate",
+            "method": __doc__,
+            "quick": args.quick,
+            "machine": host,
+            "rows": sorted(rows, key=lambda r: r["n_spins"]),
+        }
+        write_json(path, results)
+    return results
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--spins", type=int, nargs="+", default=[8, 10, 12])
+    p.add_argument("--reference", type=int, default=0, help="run exact NUTS at this N")
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
+    return p.parse_args(argv)
+
+
+if __name__ == "__main__":
+    main(parse_args())
