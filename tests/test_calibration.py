@@ -128,3 +128,36 @@ def test_cli_sbc(tmp_path, capsys):
     assert main([*common, "--model-error", "--out", str(tmp_path / "c")]) == 2
     assert "`--model-error` estimates a surrogate's error" in capsys.readouterr().err
     assert not (tmp_path / "c").exists()
+
+
+def test_calibrate_resumes_from_its_checkpoint(tiny_result, tmp_path, monkeypatch):
+    # The same calibration, stopped after one data set and run again: the second run
+    # computes only the missing one, and the result is the uninterrupted one.
+    from bayesnmr._inference import _sbc
+
+    path = tmp_path / "sbc.ckpt.json"
+    bn.calibrate(GRID, PRIORS, batch=2, seed=3, checkpoint=path, **(TINY | {"datasets": 1}))
+    computed = []
+    original = _sbc._run_task
+
+    def counting(job, ks, done=None):
+        computed.extend(ks)
+        return original(job, ks, done)
+
+    monkeypatch.setattr(_sbc, "_run_task", counting)
+    res = bn.calibrate(GRID, PRIORS, batch=2, seed=3, checkpoint=path, **TINY)
+    assert computed == [1]
+    np.testing.assert_array_equal(res.ranks, tiny_result.ranks)
+    np.testing.assert_allclose(res.means, tiny_result.means, rtol=1e-10)
+    with pytest.raises(ValueError, match="different calibration"):
+        bn.calibrate(GRID, PRIORS, batch=2, seed=4, checkpoint=path, **TINY)
+
+
+def test_calibrate_corrects_a_surrogate_by_default():
+    from test_correction import Shifted
+
+    res = bn.calibrate(GRID, PRIORS, solver=Shifted(0.01), batch=2, seed=3, **TINY)
+    assert res.pareto_k is not None and res.pareto_k.shape == (2,)
+    assert res.corrected.all() and np.all(res.pareto_k < 0.7)
+    raw = bn.calibrate(GRID, PRIORS, solver=Shifted(0.01), correct=False, batch=2, seed=3, **TINY)
+    assert raw.pareto_k is None

@@ -1,12 +1,17 @@
 """Simulation-based calibration (Talts et al. 2018) of the NUTS posterior."""
 
 import dataclasses
+import json
+import os
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from .._io import atomic_path
+from .._physics._exact import ExactSolver
 from .._physics._grid import TimeGrid
 from .._physics._solver import AbstractSolver
 from .._physics._system import SpinChain
@@ -33,6 +38,8 @@ def calibrate(
     scheduler: str | None = None,
     progress: bool = True,
     start: str = "fit",
+    correct: bool | None = None,
+    checkpoint: str | os.PathLike | None = None,
 ) -> SBCResult:
     """Simulation-based calibration of the NUTS posterior (Talts et al. 2018).
 
@@ -48,8 +55,17 @@ def calibrate(
     - `grid`, `priors`: the experiment. The noise must be known: `priors.fixed` must
       hold `sigma` (the Jeffreys prior that `sample_posterior` integrates over is
       improper, so there is nothing to draw it from).
-    - `solver`: the forward model of the posterior (exact by default, or a surrogate);
-      `model_error`: its error as a noise level, `(3, T)`, from `bn.surrogate_error`.
+    - `solver`: the forward model of the posterior (exact by default, or a surrogate,
+      or `"local"`: a problem-local surrogate trained for each data set, as
+      `sample_posterior(solver="local")` does); `model_error`: its error as a noise
+      level, `(3, T)`, from `bn.surrogate_error`.
+    - `correct`: correct a surrogate's posterior to the exact one, as `sample_posterior`
+      does (default: whenever the solver is approximate); the result then records each
+      data set's Pareto k-hat and whether the correction held (`SBCResult.pareto_k`,
+      `SBCResult.corrected`). A failed correction is counted, not replaced.
+    - `checkpoint`: a JSON file that holds every finished data set, written atomically
+      as they come; a rerun of the same calibration with the same file continues where
+      it stopped (a different calibration is refused).
     - `chains`, `warmup`, `draws`: NUTS per data set; `n_draws` of the `chains * draws`
       draws, evenly spaced, are ranked.
     - `seed`: data set `k` draws everything from the seed `(seed, k)`, so a study gives
@@ -89,22 +105,40 @@ def calibrate(
             f"Argument `n_draws` must be between 1 and chains * draws = {chains * draws}, "
             f"got {n_draws!r}."
         )
-    priors.check_domain(solver)
+    local = isinstance(solver, str)
+    if local and solver != "local":
+        raise ValueError(f"Argument `solver` must be a solver object or 'local', got {solver!r}.")
+    if not local:
+        priors.check_domain(solver)
     check_model_error(model_error, grid)
     if not _names(priors):
         raise ValueError("calibrate: every parameter is fixed; there is nothing to calibrate.")
     if start not in ("fit", "truth"):
         raise ValueError(f"Argument `start` must be 'fit' or 'truth', got {start!r}.")
+    approximate = local or bool(getattr(solver, "approximate", False))
+    correct = approximate if correct is None else bool(correct) and approximate
     job = _Job(
-        grid, priors, solver, model_error, chains, warmup, draws, n_draws, observe_iz1, seed, start
-    )
-    tasks = [list(range(k, min(k + batch, datasets))) for k in range(0, datasets, batch)]
-    records: dict[int, dict] = {}
-    with tqdm(total=datasets, disable=not progress, desc="SBC", unit="data set") as bar:
+        grid, priors, solver, model_error, chains, warmup, draws, n_draws, observe_iz1, seed,
+        start, correct,
+    )  # fmt: skip
+    store = _Checkpoint(checkpoint, job) if checkpoint is not None else None
+    records: dict[int, dict] = {} if store is None else store.load()
+    todo = [k for k in range(datasets) if k not in records]
+    tasks = [todo[i : i + batch] for i in range(0, len(todo), batch)]
+
+    def keep(k, rec):
+        records[k] = rec
+        if store is not None:
+            store.save(records)
+
+    with tqdm(
+        total=datasets, initial=datasets - len(todo), disable=not progress, desc="SBC",
+        unit="data set",
+    ) as bar:  # fmt: skip
         if scheduler is None:
             for ks in tasks:
                 for k, rec in _run_task(job, ks, bar.update):
-                    records[k] = rec
+                    keep(k, rec)
         else:
             from .._parallel import dask_client
 
@@ -117,7 +151,7 @@ def calibrate(
                 done = as_completed(client.map(_run_task, [job] * len(tasks), tasks, pure=False))
                 for fut in done:
                     for k, rec in fut.result():
-                        records[k] = rec
+                        keep(k, rec)
                         bar.update()
                     fut.release()
     rows = [records[k] for k in range(datasets)]
@@ -135,6 +169,8 @@ def calibrate(
         covered90=stack("c90"),
         bins=bins,
         sds=stack("sd"),
+        pareto_k=stack("pareto_k") if correct else None,
+        corrected=stack("corrected").astype(bool) if correct else None,
     )
 
 
@@ -153,6 +189,65 @@ class _Job:
     observe_iz1: bool
     seed: int
     start: str
+    correct: bool = False
+
+    def fingerprint(self) -> dict:
+        """What makes two calibrations the same (for resuming from a checkpoint)."""
+        solver = self.solver
+        name = solver if isinstance(solver, str) else type(solver or ExactSolver()).__name__
+        return {
+            "grid": [self.grid.n, self.grid.dt],
+            "offsets_hz": np.asarray(self.priors.offsets_hz).tolist(),
+            "j_hz": np.asarray(self.priors.j_hz).tolist(),
+            "fixed": {k: np.asarray(v).tolist() for k, v in sorted(self.priors.fixed.items())},
+            "solver": name,
+            "solver_info": getattr(solver, "info", ""),
+            "model_error": self.model_error is not None,
+            "settings": [self.chains, self.warmup, self.draws, self.n_draws, self.observe_iz1],
+            "seed": self.seed,
+            "start": self.start,
+            "correct": self.correct,
+        }
+
+
+class _Checkpoint:
+    """Finished data sets in a JSON file, rewritten atomically after each."""
+
+    def __init__(self, path, job: _Job):
+        self.path, self.fingerprint = Path(path), job.fingerprint()
+
+    def load(self) -> dict[int, dict]:
+        if not self.path.is_file():
+            return {}
+        try:
+            d = json.loads(self.path.read_text())
+            same = d["fingerprint"] == json.loads(json.dumps(self.fingerprint))
+            records = {
+                int(k): {n: np.asarray(v) for n, v in r.items()} for k, r in d["records"].items()
+            }
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(
+                f"Argument `checkpoint`: {str(self.path)!r} is not a calibration checkpoint "
+                f"({err}); pass another path."
+            ) from None
+        if not same:
+            raise ValueError(
+                f"Argument `checkpoint`: {str(self.path)!r} holds a different calibration "
+                "(other priors, grid, solver, settings or seed); pass another path, or "
+                "delete it to start again."
+            )
+        return records
+
+    def save(self, records: dict[int, dict]) -> None:
+        payload = {
+            "fingerprint": self.fingerprint,
+            "records": {
+                str(k): {n: np.asarray(v).tolist() for n, v in r.items()}
+                for k, r in sorted(records.items())
+            },
+        }
+        with atomic_path(self.path) as tmp:
+            tmp.write_text(json.dumps(payload))
 
 
 def _names(priors: Priors) -> list[str]:
@@ -168,14 +263,18 @@ def _names(priors: Priors) -> list[str]:
 
 def _run_task(job: _Job, ks: list[int], done=None) -> list[tuple[int, dict]]:
     """Calibrate data sets `ks` with the calibration's compiled sampler."""
+    from .._surrogate._local import train_local_surrogate
+    from ._correct import correct as correct_draws
+    from ._correct import resample
     from ._descent import Space, loss_hz
     from ._fit import fit
     from ._modes import laplace_modes
-    from ._nuts import _chain_starts
+    from ._nuts import _chain_starts, _restricted, local_region
     from ._sampler import prepare
 
     jax.config.update("jax_enable_x64", True)  # a Dask worker starts with JAX's default
     priors, chains = job.priors, job.chains
+    local = isinstance(job.solver, str)
     free_offsets = "offsets_hz" not in priors.fixed
     free_j = "j_hz" not in priors.fixed
     jb = priors.j_hz.reshape(-1, 2)
@@ -206,20 +305,27 @@ def _run_task(job: _Job, ks: list[int], done=None) -> list[tuple[int, dict]]:
             truth = np.concatenate(
                 ([offsets] if free_offsets else []) + ([np.atleast_1d(j)] if free_j else [])
             )
+            fit_solver = None if local else job.solver
             if job.start == "fit":
-                mode = fit(data, priors, solver=job.solver, n_starts=8, seed=k).modes[0]
+                mode = fit(data, priors, solver=fit_solver, n_starts=8, seed=k).modes[0]
             else:
                 x = space.clip(truth)[None]
                 plan, consts = space.plan(data, 1, ()), space.consts(data)
-                loss = np.array([float(loss_hz(plan, consts, job.solver, None, x[0]))])
-                mode = laplace_modes(data, space, job.solver, x, loss)[0]
+                loss = np.array([float(loss_hz(plan, consts, fit_solver, None, x[0]))])
+                mode = laplace_modes(data, space, fit_solver, x, loss)[0]
+            run_solver, run_priors = job.solver, priors
+            if local:
+                run_solver = train_local_surrogate(
+                    local_region(mode, priors), job.grid, seed=k, progress_bar=False
+                )
+                run_priors = _restricted(priors, run_solver.domain)
             arrays = tuple(
                 None if a is None else jnp.asarray(a) for a in (data.mx, data.my, data.iz1)
             )
             sampler, args = prepare(  # compiled once per structure and process
                 job.grid,
-                priors,
-                job.solver,
+                run_priors,
+                run_solver,
                 arrays,
                 marginal_sigma=False,
                 model_error=model_error,
@@ -229,10 +335,18 @@ def _run_task(job: _Job, ks: list[int], done=None) -> list[tuple[int, dict]]:
                 chain_method="vectorized",
                 target_accept=0.9,
             )
-            z0, inverse_mass = _chain_starts(priors, mode, chains, False, rng)
+            z0, inverse_mass = _chain_starts(run_priors, mode, chains, False, rng)
             samples, _ = sampler.run(
                 jax.random.PRNGKey(int(rng.integers(2**31))), args, z0, inverse_mass
             )
+            extra = {}
+            if job.correct:
+                c = correct_draws(
+                    data, run_priors, samples, run_solver, ExactSolver(), marginal=False,
+                    model_error=model_error, rng=rng,
+                )  # fmt: skip
+                samples = resample(samples, c, False, 0, rng)
+                extra = {"pareto_k": c.pareto_k, "corrected": c.ok}
             cols = []
             if free_offsets:
                 cols.append(np.asarray(samples["offsets_hz"]).reshape(-1, priors.n_spins))
@@ -250,6 +364,7 @@ def _run_task(job: _Job, ks: list[int], done=None) -> list[tuple[int, dict]]:
                         "sd": post.std(0, ddof=1),
                         "c50": (q[1] <= truth) & (truth <= q[2]),
                         "c90": (q[0] <= truth) & (truth <= q[3]),
+                        **extra,
                     },
                 )
             )

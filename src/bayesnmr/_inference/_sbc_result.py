@@ -19,7 +19,9 @@ class SBCResult:
     `n_draws`, `truths` and `means` (`(datasets, parameters)`), `covered50`, `covered90`
     (`(datasets, parameters)` booleans: the truth inside the central 50 % / 90 %
     posterior interval), `p_values` (a chi-square test of uniform ranks in `bins` bins,
-    per parameter), `sds` (`(datasets, parameters)`: posterior standard deviations).
+    per parameter), `sds` (`(datasets, parameters)`: posterior standard deviations),
+    and for a surrogate's posterior corrected to the exact one, `pareto_k` and
+    `corrected` (`(datasets,)`: the correction's k-hat, and whether it succeeded).
     """
 
     names: list
@@ -31,6 +33,8 @@ class SBCResult:
     covered90: np.ndarray
     bins: int
     sds: np.ndarray | None = None
+    pareto_k: np.ndarray | None = None
+    corrected: np.ndarray | None = None
 
     @property
     def coverage(self) -> dict:
@@ -100,6 +104,8 @@ class SBCResult:
             "sds": None if self.sds is None else self.sds.tolist(),
             "covered50": self.covered50.tolist(),
             "covered90": self.covered90.tolist(),
+            "pareto_k": None if self.pareto_k is None else self.pareto_k.tolist(),
+            "corrected": None if self.corrected is None else self.corrected.tolist(),
         }
 
     @classmethod
@@ -115,9 +121,11 @@ class SBCResult:
             sds = None if d.get("sds") is None else np.array(d["sds"])
             n_draws, bins, names = int(d["n_draws"]), int(d["bins"]), list(d["names"])
             c50, c90 = np.array(d["covered50"], bool), np.array(d["covered90"], bool)
+            khat = None if d.get("pareto_k") is None else np.array(d["pareto_k"], float)
+            ok = None if d.get("corrected") is None else np.array(d["corrected"], bool)
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"Cannot read {str(path)!r} as an SBC result: {err}") from None
-        return cls(names, ranks, n_draws, truths, means, c50, c90, bins, sds)
+        return cls(names, ranks, n_draws, truths, means, c50, c90, bins, sds, khat, ok)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the result as JSON, atomically."""

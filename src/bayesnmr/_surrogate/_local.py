@@ -16,9 +16,11 @@ those at the centre, so that crossing levels keep their identity), and one linea
 least-squares solve for the coefficients.
 """
 
+import functools
 import time
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
@@ -86,11 +88,38 @@ class LineNet(eqx.Module):
     def __call__(self, theta: Float[Array, " p"]) -> Float[Array, "3 n"]:
         n = self.n_spins
         ff, fw, fi, wi = self.lines(theta.astype(self.centre.dtype))
-        cos, sin = phase_table(ff, self.grid.times)
-        cos_i, _ = phase_table(fi, self.grid.times)
+        mx, my = line_sum(ff, fw, self.grid)
+        iz1, _ = line_sum(fi, wi, self.grid)
         norm = n * 2.0 ** (n - 1)
-        out = jnp.stack([fw @ cos / norm, fw @ sin / norm, (wi @ cos_i) * (4.0 / 2.0**n)])
-        return out.astype(theta.dtype)
+        return jnp.stack([mx / norm, my / norm, iz1 * (4.0 / 2.0**n)]).astype(theta.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def line_sum(freq: Array, weight: Array, grid: TimeGrid) -> tuple[Array, Array]:
+    r"""$\sum_l w_l \cos\omega_l t$ and $\sum_l w_l \sin\omega_l t$ at every time.
+
+    The derivative is written out (four products with the phase tables, which the
+    forward pass keeps) instead of differentiated through the factorised table: at
+    N = 10 that made one gradient of the local surrogate 3x cheaper."""
+    cos, sin = phase_table(freq, grid.times)
+    return weight @ cos, weight @ sin
+
+
+def _line_sum_fwd(freq, weight, grid):
+    cos, sin = phase_table(freq, grid.times)
+    return (weight @ cos, weight @ sin), (cos, sin, weight)
+
+
+def _line_sum_bwd(grid, res, g):
+    cos, sin, weight = res
+    gc, gs = g
+    t = jnp.asarray(grid.times, cos.dtype)
+    d_weight = cos @ gc + sin @ gs
+    d_freq = weight * (cos @ (t * gs) - sin @ (t * gc))
+    return d_freq, d_weight
+
+
+line_sum.defvjp(_line_sum_fwd, _line_sum_bwd)
 
 
 def empty_line_net(n_spins: int, grid: TimeGrid, n_fid: int, n_iz1: int) -> LineNet:
