@@ -161,3 +161,16 @@ def test_calibrate_corrects_a_surrogate_by_default():
     assert res.corrected.all() and np.all(res.pareto_k < 0.7)
     raw = bn.calibrate(GRID, PRIORS, solver=Shifted(0.01), correct=False, batch=2, seed=3, **TINY)
     assert raw.pareto_k is None
+
+
+def test_cli_sbc_local_and_resume(tmp_path, capsys):
+    # `--model local`, corrected; a rerun of the same command finds every data set done.
+    argv = ["sbc", "--offsets=-20,20", "--j-range", "2,15", "--sigma", "0.05", "--n", "50"]
+    argv += ["--dt", "0.002", "--warmup", "30", "--draws", "30", "--datasets", "2"]
+    argv += ["--model", "local", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "exact correction: 2 of 2 data sets corrected" in out, out
+    assert (tmp_path / "sbc.checkpoint.json").is_file()
+    assert main(argv) == 0
+    assert "exact correction: 2 of 2" in capsys.readouterr().out

@@ -44,6 +44,26 @@ def test_sample_needs_no_guesses(tmp_path, capsys):
     assert min(np.abs(mean - truth).max(), np.abs(mean - truth[::-1]).max()) < 0.1, out
 
 
+@pytest.mark.usefixtures("allow_rank_promotion")
+def test_sample_with_a_local_surrogate(tmp_path, capsys):
+    # `--solver local`: a surrogate trained for these data, NUTS on it, the exact
+    # correction, its diagnostics printed; the posterior is at the truth.
+    data = tmp_path / "d.nc"
+    main(["simulate", "--offsets=35,-30,10", "--j", "7", "--sigma", "0.02", "--out", str(data)])
+    out_dir = tmp_path / "post"
+    argv = ["sample", str(data), "--offsets=35,-30,10", "--width", "3", "--solver", "local"]
+    argv += ["--chains", "2", "--warmup", "100", "--draws", "100", "--out", str(out_dir)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "exact correction (mode 0): Pareto k-hat" in out and ": ok" in out, out
+    import bayesnmr as bn
+
+    post = bn.load_posterior(out_dir / "posterior.nc")
+    assert post.attrs["corrected"] == 1 and "posterior_surrogate" in post.children
+    mean = np.asarray(post.posterior["offsets_hz"]).reshape(-1, 3).mean(0)
+    np.testing.assert_allclose(mean, [35.0, -30.0, 10.0], atol=0.1)
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

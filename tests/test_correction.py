@@ -47,8 +47,9 @@ def test_biased_surrogate_is_corrected_to_the_grid_posterior(problem):
     data, priors, fit, means, sds = problem
     solver = Shifted(float(0.5 * sds[0]))  # half a posterior sd
     dt = bn.sample_posterior(
-        data, priors, solver=solver, init=fit, chains=4, warmup=400, draws=1500, progress_bar=False
-    )
+        data, priors, solver=solver, init=fit, chains=4, warmup=400, draws=1500,
+        correction_draws=6000, progress_bar=False,
+    )  # fmt: skip
     assert dt.attrs["corrected"] == 1
     c = dt["correction"].attrs
     assert c["pareto_k"] < 0.7 and c["ess"] > 1000

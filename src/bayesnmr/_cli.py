@@ -319,7 +319,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     sbc = sub.add_parser("sbc", help="simulation-based calibration of the posterior")
-    sbc.add_argument("--model", default="exact", help="exact, a shipped surrogate or a .bnsur")
+    sbc.add_argument(
+        "--model",
+        default="exact",
+        help="exact; local (a surrogate trained for each data set); a shipped surrogate or a "
+        ".bnsur file. Surrogate posteriors are corrected to the exact one",
+    )
+    sbc.add_argument("--no-correct", action="store_true", help="keep a surrogate's own posterior")
     sbc.add_argument(
         "--model-error", action="store_true", help="add the surrogate's error to the noise"
     )

@@ -97,8 +97,11 @@ def cmd_sbc(args: argparse.Namespace) -> int:
     from ._io import save_figure
 
     out = Path(args.out)
-    solver = None if args.model == "exact" else bn.load_surrogate(args.model)
-    if solver is not None and args.n is None and args.dt is None:
+    if args.model in ("exact", "local"):
+        solver = None if args.model == "exact" else "local"
+    else:
+        solver = bn.load_surrogate(args.model)
+    if isinstance(solver, bn.Surrogate) and args.n is None and args.dt is None:
         grid = solver.grid
     else:
         grid = bn.TimeGrid(args.n or 300, args.dt or 1e-3)
@@ -108,8 +111,10 @@ def cmd_sbc(args: argparse.Namespace) -> int:
     )
     model_error = None
     if args.model_error:
-        if solver is None:
-            raise ValueError("`--model-error` estimates a surrogate's error; give `--model`.")
+        if not isinstance(solver, bn.Surrogate):
+            raise ValueError(
+                "`--model-error` estimates a surrogate's error; give `--model` a surrogate."
+            )
         model_error = bn.surrogate_error(solver, priors, n_samples=args.error_samples)
         rms = np.sqrt(np.mean(model_error**2, axis=1))
         print(
@@ -135,11 +140,19 @@ def cmd_sbc(args: argparse.Namespace) -> int:
         seed=args.seed,
         batch=args.batch,
         scheduler=None if args.dask is None else (args.dask or "local"),
+        correct=False if args.no_correct else None,
+        checkpoint=out / "sbc.checkpoint.json",
     )
     cover, pv = result.coverage, result.p_values
     print(f"{'parameter':>14}  cover50  cover90  p(uniform ranks)")
     for name in result.names:
         print(f"{name:>14}  {cover['50'][name]:7.1%}  {cover['90'][name]:7.1%}  {pv[name]:.3g}")
+    if result.pareto_k is not None:
+        print(
+            f"exact correction: {int(result.corrected.sum())} of {len(result.corrected)} data "
+            f"sets corrected (Pareto k-hat median {np.median(result.pareto_k):.2f}, max "
+            f"{np.max(result.pareto_k):.2f}); failed corrections are counted as they are"
+        )
     print(f"Wrote {result.save(out / 'sbc.json')}")
     title = f"{args.model}{' + model error' if args.model_error else ''}, sigma {args.sigma:g}"
     print(f"Wrote {save_figure(result.plot(title), out / 'sbc.png')}")

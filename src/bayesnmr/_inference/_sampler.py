@@ -120,7 +120,10 @@ class Sampler:
             return jax.lax.scan(step, state, None, length=self.segment)
 
         def constrain(args, zs):
-            return jax.vmap(postprocess_gen(*args))(zs)
+            # The model runs again for every draw (for `rss`): in batches, not one `vmap`
+            # over all draws, whose traces and tables would not fit in memory for a large
+            # forward model.
+            return jax.lax.map(postprocess_gen(*args), zs, batch_size=16)
 
         if s.chain_method == "parallel":
             self.start = jax.pmap(start, in_axes=(0, None, 0, None))
