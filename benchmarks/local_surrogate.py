@@ -6,8 +6,9 @@ TimeGrid(300, 1e-3), sigma = 0.02 (integrated out), mx, my and iz1 observed; pri
 included, as a user waits:
 
 - `fit_seconds`: `bn.fit(data, priors, init=..., n_starts=1)` from offsets 0.5 Hz off
-  the truth (one descent: with the default 8 it took 234 s at N = 10). The global search from no guesses is not part of this benchmark
-  (`fit_success.py` measures it at N = 4 and 6; at N >= 8 it is not yet reliable).
+  the truth (one descent: with the default 8 it took 234 s at N = 10). The global search
+  from no guesses is not part of this benchmark (`fit_success.py` measures it at N = 4
+  and 6; at N >= 8 it is not yet reliable).
 - `sample_seconds`: `bn.sample_posterior(data, priors, solver="local", init=fit)`,
   4 chains x (1000 + 1000), vectorized: the exact line lists and the local surrogate's
   training (`training_seconds`), NUTS on it, the exact correction of every draw
@@ -26,6 +27,7 @@ Writes `local_surrogate.json` into `--out` (a rerun keeps the rows of other N).
 
     uv run python benchmarks/local_surrogate.py --spins 8 10 12
     uv run python benchmarks/local_surrogate.py --reference 10   # about an hour at N = 10
+    uv run python benchmarks/local_surrogate.py --compare        # rows against references
     uv run python benchmarks/local_surrogate.py --quick          # N = 3, a smoke test
 """
 
@@ -169,6 +171,19 @@ def run_reference(n: int, out: Path, host: dict) -> dict:
     return row
 
 
+def compared(row: dict, ref: dict | None) -> dict:
+    """`row` with its posterior against the exact reference's (if there is one)."""
+    if ref is None:
+        return row
+    m, s = np.array(ref["posterior_mean"]), np.array(ref["posterior_sd"])
+    return row | {
+        "vs_exact_mean_in_sds": ((np.array(row["posterior_mean"]) - m) / s).tolist(),
+        "vs_exact_sd_ratio": (np.array(row["posterior_sd"]) / s).tolist(),
+        "exact_reference_seconds": ref["seconds"],
+        "exact_reference_commit": ref["commit"],
+    }
+
+
 def main(args) -> dict:
     import jax
 
@@ -187,14 +202,14 @@ def main(args) -> dict:
     refs = {r["n_spins"]: r for r in json.loads(ref_path.read_text())["rows"]} if (
         ref_path.is_file()
     ) else {}  # fmt: skip
+    if args.compare:  # only (re)compare the stored rows with the stored references
+        spins, rows = [], [compared(r, refs.get(r["n_spins"])) for r in old["rows"]]
+        results = {**old, "rows": rows}
+        write_json(path, results)
     for n in spins:
         row = run_local(n, args.quick) | {k: host[k] for k in ("commit", "date", "cpu", "cores")}
-        if n in refs and not args.quick:
-            ref = refs[n]
-            m, s = np.array(ref["posterior_mean"]), np.array(ref["posterior_sd"])
-            row["vs_exact_mean_in_sds"] = ((np.array(row["posterior_mean"]) - m) / s).tolist()
-            row["vs_exact_sd_ratio"] = (np.array(row["posterior_sd"]) / s).tolist()
-            row["exact_reference_seconds"] = ref["seconds"]
+        if not args.quick:
+            row = compared(row, refs.get(n))
         rows.append(row)
         print(json.dumps(row, indent=1), flush=True)
         results = {
@@ -213,6 +228,9 @@ def parse_args(argv=None):
     p.add_argument("--spins", type=int, nargs="+", default=[8, 10, 12])
     p.add_argument("--reference", type=int, default=0, help="run exact NUTS at this N")
     p.add_argument("--quick", action="store_true")
+    p.add_argument(
+        "--compare", action="store_true", help="only compare the stored rows with the references"
+    )
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     return p.parse_args(argv)
 

@@ -149,6 +149,8 @@ class Sampler:
         with tqdm(total=self.n_segments * self.segment, disable=not progress, desc=desc) as bar:
             for _ in range(self.n_segments):
                 state, (z, st) = self.advance(state, args)
+                # JAX dispatches asynchronously: wait, or the bar runs ahead of the work.
+                jax.block_until_ready(st)
                 zs.append(z)
                 stats.append(st)
                 bar.update(self.segment)

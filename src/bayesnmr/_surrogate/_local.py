@@ -209,7 +209,7 @@ def fit_line_net(
     grid: TimeGrid,
     *,
     tol: float = 1e-4,
-    merge_phase: float = 3e-3,
+    merge_error: float = 1e-5,
     n_points: int | None = None,
     seed: int = 0,
     progress_bar: bool = True,
@@ -218,11 +218,11 @@ def fit_line_net(
     lists at `n_points` points (default: twice the number of coefficients per line, plus
     16); returns the net and a training record.
 
-    Lines whose frequencies stay within `merge_phase / (2 pi t_max)` of each other at
-    every point are merged into one (their summed weight at their weighted mean
-    frequency: the error is second order, below `merge_phase**2 / 2` of their weight).
-    Most lines of a long chain come in such bundles (transitions of one spin with the
-    far spins up or down): at N = 10 this merges about 7,000 lines into about 1,300.
+    Neighbouring lines are merged into bundles (their summed weight at their weighted
+    mean frequency) while the error that makes, second order in their spread, stays
+    below `merge_error` of the total intensity per bundle: weak lines merge widely,
+    strong ones stay apart. Most lines of a long chain come in such bundles
+    (transitions of one spin with the far spins up or down).
     """
     from scipy.stats import qmc
 
@@ -242,12 +242,11 @@ def fit_line_net(
         perms = [_match(v0, v) for (_, v0), (_, v) in zip(eig0, eig, strict=True)]
         values.append(_line_values(n, eig, fid_idx, iz1_idx, perms))
     phi = np.asarray(quadratic_features(jnp.asarray(x)))
-    eps = merge_phase / (2 * np.pi * max(float(grid.times[-1]), 1e-12))  # Hz
     coef, residual, counts = [], [], []
     for freq, weight in ((0, 1), (2, 3)):
         f = np.stack([v[freq] for v in values])  # (m, L), rad/s
         w = np.stack([v[weight] for v in values])
-        f, w = _merge(f, w, 2 * np.pi * eps)
+        f, w = _merge(f, w, float(grid.times[-1]), merge_error)
         counts.append(f.shape[1])
         for y in (f, w):
             c, *_ = np.linalg.lstsq(phi, y, rcond=None)
@@ -278,22 +277,40 @@ def fit_line_net(
     return net, record
 
 
-def _merge(f: np.ndarray, w: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
-    """Merge lines (columns) whose frequencies stay within `eps` at every point (rows)."""
+def _merge(
+    f: np.ndarray, w: np.ndarray, tmax: float, error: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Merge neighbouring lines (columns; rows are points) into bundles.
+
+    A bundle of weight $W$ whose frequencies spread by $\\Delta$ at some point stands
+    for its lines with an error of at most $W (\\Delta t_\\max)^2 / 2$ (second order:
+    its frequency is the weighted mean); lines join a bundle while that stays below
+    `error` times the total weight, and the spread below 1 rad. Weak lines merge into
+    wide bundles, strong lines stay apart."""
     order = np.argsort(f[0])
+    budget = error * float(w[0].sum())
     groups, start = [], 0
+    lo = hi = f[:, order[0]]
+    total = w[:, order[0]]
     for i in range(1, len(order) + 1):
-        if i == len(order) or np.abs(f[:, order[i]] - f[:, order[start]]).max() >= eps:
-            groups.append(order[start:i])
-            start = i
+        if i < len(order):
+            col = order[i]
+            lo2, hi2 = np.minimum(lo, f[:, col]), np.maximum(hi, f[:, col])
+            phase = float((hi2 - lo2).max()) * tmax
+            weight = float((total + w[:, col]).max())
+            if phase <= 1.0 and weight * phase**2 / 2 <= budget:
+                lo, hi, total = lo2, hi2, total + w[:, col]
+                continue
+        groups.append(order[start:i])
+        if i < len(order):
+            start, lo, hi, total = i, f[:, order[i]], f[:, order[i]], w[:, order[i]]
     fm = np.empty((f.shape[0], len(groups)))
     wm = np.empty_like(fm)
     for g, idx in enumerate(groups):
-        total = w[:, idx].sum(1)
-        wm[:, g] = total
-        fm[:, g] = np.where(
-            total > 0, (w[:, idx] * f[:, idx]).sum(1) / np.where(total > 0, total, 1), f[:, idx[0]]
-        )
+        tot = w[:, idx].sum(1)
+        wm[:, g] = tot
+        safe = np.where(tot > 0, tot, 1)
+        fm[:, g] = np.where(tot > 0, (w[:, idx] * f[:, idx]).sum(1) / safe, f[:, idx[0]])
     return fm, wm
 
 
