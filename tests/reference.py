@@ -47,7 +47,9 @@ def grid_posterior_moments(data, sigma, centre, sd, points=61, width=6.0):
 
     import bayesnmr as bn
 
-    axes = [np.linspace(c - width * s, c + width * s, points) for c, s in zip(centre, sd)]
+    axes = [
+        np.linspace(c - width * s, c + width * s, points) for c, s in zip(centre, sd, strict=True)
+    ]
 
     def loglik(nu1, nu2, j):
         tr = bn.simulate(bn.SpinChain(jnp.stack([nu1, nu2]), j), data.grid)

@@ -5,9 +5,10 @@ from typing import ClassVar
 import equinox as eqx
 import numpy as np
 import pytest
-from reference import grid_posterior_moments
 
 import bayesnmr as bn
+
+from reference import grid_posterior_moments
 
 pytestmark = pytest.mark.usefixtures("allow_rank_promotion")
 

@@ -109,6 +109,7 @@ def correct(
     posterior by the exact likelihood."""
     import time
 
+    import arviz  # noqa: F401  (registers the `.azstats` accessor of arviz_stats)
     import xarray as xr
 
     t0 = time.perf_counter()
@@ -164,6 +165,7 @@ def resample(samples: dict, c: Correction, marginal: bool, n_obs: int, rng) -> d
 
 def _relative_efficiency(ratio: np.ndarray) -> float:
     """MCMC's ESS of the ratio over the number of draws, in [0.05, 1] (as loo does)."""
+    import arviz  # noqa: F401
     import xarray as xr
 
     if ratio.shape[1] < 4 or np.ptp(ratio) == 0:

@@ -62,7 +62,9 @@ def calibrate(
     - `correct`: correct a surrogate's posterior to the exact one, as `sample_posterior`
       does (default: whenever the solver is approximate); the result then records each
       data set's Pareto k-hat and whether the correction held (`SBCResult.pareto_k`,
-      `SBCResult.corrected`). A failed correction is counted, not replaced.
+      `SBCResult.corrected`: k-hat within its threshold and at least
+      min(100, chains * draws / 4) effective draws). A failed correction is counted, not
+      replaced.
     - `checkpoint`: a JSON file that holds every finished data set, written atomically
       as they come; a rerun of the same calibration with the same file continues where
       it stopped (a different calibration is refused).
@@ -344,6 +346,7 @@ def _run_task(job: _Job, ks: list[int], done=None) -> list[tuple[int, dict]]:
                 c = correct_draws(
                     data, run_priors, samples, run_solver, ExactSolver(), marginal=False,
                     model_error=model_error, rng=rng,
+                    min_ess=min(100.0, 0.25 * chains * job.draws),
                 )  # fmt: skip
                 samples = resample(samples, c, False, 0, rng)
                 extra = {"pareto_k": c.pareto_k, "corrected": c.ok}
