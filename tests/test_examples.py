@@ -91,3 +91,17 @@ def test_noise_study(tmp_path):
     assert all(abs(r["j_mean"] - 10.0) < 0.5 for a in rows.values() for r in a)
     assert (tmp_path / "noise_study.png").stat().st_size > 10_000
     assert (tmp_path / "noise_study.json").is_file()
+
+
+def test_surrogate_posterior(tmp_path):
+    import jax
+
+    ex = _load("surrogate_posterior")
+    with jax.numpy_rank_promotion("allow"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tiny chains: diagnostics are expected to fail
+        out = ex.main(ex.parse_args(["--quick", "--out", str(tmp_path)]))
+    # The correction moves the chain4 posterior towards the exact one.
+    raw = np.abs(out["chain4"]["posterior_surrogate"]).max()
+    assert np.abs(out["chain4"]["posterior"]).max() < raw
+    assert out["local"]["corrected"] == 1
+    assert (tmp_path / "local_posterior.nc").is_file()
