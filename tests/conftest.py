@@ -30,3 +30,15 @@ def random_chain(rng, n, per_bond=False, spread=100.0, jmax=20.0):
     offsets = rng.uniform(-spread, spread, n)
     j = rng.uniform(0.0, jmax, n - 1) if per_bond else rng.uniform(0.0, jmax)
     return bn.SpinChain(offsets, j)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _free_compiled_code():
+    # Each xdist worker runs many modules, and compiled code is never freed by itself: two
+    # workers' caches together ran a 24 GiB machine out of memory inside XLA's compiler
+    # (a segfault, then an abort, in two CI runs). Free them after every module.
+    yield
+    from bayesnmr._inference import _sampler
+
+    _sampler._CACHE.clear()
+    jax.clear_caches()
