@@ -94,9 +94,13 @@ def run_local(n: int, quick: bool) -> dict:
     fit_seconds = time.perf_counter() - t0
     t1 = time.perf_counter()
     dt = bn.sample_posterior(
-        data, priors, solver="local", init=fit, chains=chains, warmup=warmup, draws=draws,
-        chain_method="vectorized", progress_bar=True,
-    )  # fmt: skip
+        data,
+        priors,
+        solver="local",
+        init=fit,
+        sampler=bn.NUTS(chains=chains, warmup=warmup, draws=draws, chain_method="vectorized"),
+        progress_bar=True,
+    )
     sample_seconds = time.perf_counter() - t1
     summary, _ = bn.diagnose(dt, warn=False)
     c = dt["correction"].attrs
@@ -145,9 +149,12 @@ def run_reference(n: int, out: Path, host: dict) -> dict:
     fit = bn.fit(data, priors, init=start, n_starts=1, progress_bar=False)
     t0 = time.perf_counter()
     dt = bn.sample_posterior(
-        data, priors, init=fit, chains=2, warmup=500, draws=500, chain_method="vectorized",
+        data,
+        priors,
+        init=fit,
+        sampler=bn.NUTS(chains=2, warmup=500, draws=500, chain_method="vectorized"),
         progress_bar=True,
-    )  # fmt: skip
+    )
     seconds = time.perf_counter() - t0
     summary, _ = bn.diagnose(dt, warn=False)
     mean, sd = moments(dt)

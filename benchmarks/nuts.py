@@ -129,9 +129,7 @@ def memory_over_calls(calls: int) -> dict:
             data,
             bn.Priors.around(offsets, 10.0),
             init={"offsets_hz": offsets, "j_hz": 8.0},
-            chains=2,
-            warmup=100,
-            draws=100,
+            sampler=bn.NUTS(chains=2, warmup=100, draws=100),
             progress_bar=False,
         )
         rss.append(rss_mib())

@@ -66,7 +66,7 @@ def baseline_mlp(work: Path, samples: int, steps: int, quick: bool):
     data = work / ("data4-quick" if quick else "data4")
     grid = bn.TimeGrid(300, 1e-3)
     spec = bn.DataSpec(bn.Domain(4), grid, samples, min(samples, 2000), seed=101)
-    bn.generate_data(data, spec, progress=not quick)
+    bn.generate_data(data, spec, progress_bar=not quick)
     path = work / ("mlp4-quick.bnsur" if quick else "mlp4.bnsur")
     if path.exists():
         return bn.load_surrogate(path)
@@ -80,7 +80,7 @@ def baseline_mlp(work: Path, samples: int, steps: int, quick: bool):
         patience=1000,
     )
     t0 = time.perf_counter()
-    sur = bn.train_surrogate(data, cfg, progress=not quick)
+    sur = bn.train_surrogate(data, cfg, progress_bar=not quick)
     meta = sur.metadata | {"train_seconds": time.perf_counter() - t0}
     sur = bn.Surrogate(sur.net, "raise", __import__("json").dumps(meta))
     bn.save_surrogate(path, sur)

@@ -97,12 +97,14 @@ def main(args) -> dict:
         post = bn.sample_posterior(
             fid_only,
             ordered,
-            chains=2 if args.quick else 4,
-            warmup=100 if args.quick else 500,
-            draws=100 if args.quick else 500,
+            sampler=bn.NUTS(
+                chains=2 if args.quick else 4,
+                warmup=100 if args.quick else 500,
+                draws=100 if args.quick else 500,
+                chain_method="vectorized",
+            ),
             seed=args.seed,
             init={"offsets_hz": start.offsets_hz, "j_hz": start.j_hz},
-            chain_method="vectorized",
             progress_bar=False,
         )
     nu = np.asarray(post.posterior["offsets_hz"]).reshape(-1, 3)

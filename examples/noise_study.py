@@ -59,9 +59,7 @@ def posterior_sd_of_j(sigma: float, n: int, ratio: float, seed: int, quick: bool
     post = bn.sample_posterior(
         data,
         priors,
-        chains=2,
-        warmup=length,
-        draws=length,
+        sampler=bn.NUTS(chains=2, warmup=length, draws=length),
         seed=seed,
         progress_bar=False,
         init={"offsets_hz": fit.offsets_hz, "j_hz": fit.j_hz},

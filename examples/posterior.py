@@ -33,9 +33,11 @@ def main(args):
     posterior = bn.sample_posterior(
         data,
         init=fit,
-        chains=2 if args.quick else 4,
-        warmup=30 if args.quick else 1000,
-        draws=30 if args.quick else 1000,
+        sampler=bn.NUTS(
+            chains=2 if args.quick else 4,
+            warmup=30 if args.quick else 1000,
+            draws=30 if args.quick else 1000,
+        ),
         seed=args.seed,
         progress_bar=not args.quick,
     )

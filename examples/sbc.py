@@ -31,12 +31,12 @@ def main(args):
     result = bn.calibrate(
         grid,
         priors,
-        datasets=2 if args.quick else args.datasets,
-        chains=2,
-        warmup=50 if args.quick else 200,
-        draws=50 if args.quick else 200,
+        n_datasets=2 if args.quick else args.datasets,
+        sampler=bn.NUTS(
+            chains=2, warmup=50 if args.quick else 200, draws=50 if args.quick else 200
+        ),
         seed=args.seed,
-        progress=not args.quick,
+        progress_bar=not args.quick,
     )
     print("coverage:", result.coverage)
     print("p-values of uniform ranks:", result.p_values)

@@ -139,7 +139,7 @@ def test_bad_simulate_batch(offsets, j, kwargs, match):
 
 
 def test_simulate_batch_typicality_needs_a_spectral_radius():
-    with pytest.raises(ValueError, match="needs `spectral_radius`"):
+    with pytest.raises(ValueError, match="needs `spectral_radius_hz`"):
         bn.simulate_batch(np.zeros((2, 3)), 5.0, GRID, solver=bn.TypicalitySolver())
 
 
@@ -152,3 +152,26 @@ def test_bad_time_dtype():
 def test_bad_exact_solver_sizes(name):
     with pytest.raises(ValueError, match=f"`{name}` must be a positive integer"):
         bn.ExactSolver(**{name: 0})
+
+
+def test_complex_parameters_are_refused():
+    with pytest.raises(ValueError, match="`offsets_hz` must be real"):
+        bn.SpinChain(np.array([1.0 + 2j, 3.0]), 5.0)
+    with pytest.raises(ValueError, match="`j_hz` must be real"):
+        bn.SpinChain([1.0, 3.0], 5.0 + 0j)
+
+
+def test_t2_on_the_chain_and_relaxation_on_the_solver_do_not_stack():
+    solver = bn.DiffraxSolver(relaxation=bn.LindbladRelaxation(t1_s=1.0, t2_s=0.5))
+    with pytest.raises(ValueError, match="decays would multiply"):
+        bn.simulate(bn.SpinChain([0.0, 10.0], 5.0, t2_s=0.5), GRID, solver=solver)
+    bn.simulate(bn.SpinChain([0.0, 10.0], 5.0), GRID, solver=solver)  # one place: fine
+
+
+def test_offsets_beyond_nyquist_warn():
+    # GRID: dt = 1 ms, Nyquist 500 Hz.
+    with pytest.warns(UserWarning, match=r"600 Hz lies beyond the Nyquist frequency"):
+        bn.simulate(bn.SpinChain([0.0, 600.0], 5.0), GRID)
+    with pytest.warns(UserWarning, match="Nyquist"):
+        bn.simulate_batch(np.array([[0.0, 10.0], [0.0, -600.0]]), 5.0, GRID)
+    bn.simulate(bn.SpinChain([0.0, 499.0], 5.0), GRID)  # inside the window: silent

@@ -9,7 +9,7 @@ from bayesnmr._inference._model import model_kwargs
 
 GRID = bn.TimeGrid(50, 2e-3)
 PRIORS = bn.Priors([[-30.0, -10.0], [10.0, 30.0]], [2.0, 15.0], fixed={"sigma": 0.05})
-TINY = {"datasets": 2, "warmup": 30, "draws": 30, "n_draws": 19, "progress": False}
+TINY = {"n_datasets": 2, "warmup": 30, "draws": 30, "rank_draws": 19, "progress_bar": False}
 
 
 pytestmark = pytest.mark.usefixtures("allow_rank_promotion")
@@ -136,7 +136,7 @@ def test_calibrate_resumes_from_its_checkpoint(tiny_result, tmp_path, monkeypatc
     from bayesnmr._inference import _sbc
 
     path = tmp_path / "sbc.ckpt.json"
-    bn.calibrate(GRID, PRIORS, batch=2, seed=3, checkpoint=path, **(TINY | {"datasets": 1}))
+    bn.calibrate(GRID, PRIORS, batch=2, seed=3, checkpoint=path, **(TINY | {"n_datasets": 1}))
     computed = []
     original = _sbc._run_task
 

@@ -48,9 +48,14 @@ def test_biased_surrogate_is_corrected_to_the_grid_posterior(problem):
     data, priors, fit, means, sds = problem
     solver = Shifted(float(0.5 * sds[0]))  # half a posterior sd
     dt = bn.sample_posterior(
-        data, priors, solver=solver, init=fit, chains=4, warmup=400, draws=1500,
-        correction_draws=6000, progress_bar=False,
-    )  # fmt: skip
+        data,
+        priors,
+        solver=solver,
+        init=fit,
+        sampler=bn.NUTS(chains=4, warmup=400, draws=1500),
+        correction_draws=6000,
+        progress_bar=False,
+    )
     assert dt.attrs["corrected"] == 1
     c = dt["correction"].attrs
     assert c["pareto_k"] < 0.7 and c["ess"] > 1000
@@ -71,9 +76,14 @@ def test_badly_biased_surrogate_is_detected_not_returned(problem):
     solver = Shifted(float(50 * sds[0]))
     with pytest.warns(bn.ConvergenceWarning, match="exact correction .* failed"):
         dt = bn.sample_posterior(
-            data, priors, solver=solver, init=fit, chains=2, warmup=200, draws=300,
-            progress_bar=False, fallback=False,
-        )  # fmt: skip
+            data,
+            priors,
+            solver=solver,
+            init=fit,
+            sampler=bn.NUTS(chains=2, warmup=200, draws=300),
+            progress_bar=False,
+            fallback=False,
+        )
     assert dt.attrs["corrected"] == 0 and dt["correction"].attrs["ok"] == 0
     _, problems = bn.diagnose(dt, warn=False)
     assert any("exact correction" in p for p in problems)
@@ -83,9 +93,13 @@ def test_failed_correction_falls_back_to_a_local_surrogate(problem):
     data, priors, fit, means, sds = problem
     with pytest.warns(UserWarning, match="problem-local surrogate"):
         dt = bn.sample_posterior(
-            data, priors, solver=Shifted(float(50 * sds[0])), init=fit, chains=2, warmup=300,
-            draws=600, progress_bar=False,
-        )  # fmt: skip
+            data,
+            priors,
+            solver=Shifted(float(50 * sds[0])),
+            init=fit,
+            sampler=bn.NUTS(chains=2, warmup=300, draws=600),
+            progress_bar=False,
+        )
     assert dt.attrs["corrected"] == 1 and "local surrogate" in dt.attrs["fallback"]
     post = _draws(dt)
     np.testing.assert_array_less(np.abs(post.mean(0) - means), 0.2 * sds)
@@ -119,7 +133,11 @@ def test_local_surrogate_trains_in_seconds_and_matches_exact(tmp_path):
 def test_local_workflow_gives_the_exact_posterior(problem):
     data, priors, fit, means, sds = problem
     dt = bn.sample_posterior(
-        data, priors, solver="local", chains=2, warmup=300, draws=800, progress_bar=False
+        data,
+        priors,
+        solver="local",
+        sampler=bn.NUTS(chains=2, warmup=300, draws=800),
+        progress_bar=False,
     )
     assert dt.attrs["solver"] == "local" and dt.attrs["corrected"] == 1
     assert dt["correction"].attrs["pareto_k"] < 0.5

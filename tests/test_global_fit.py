@@ -74,11 +74,8 @@ def test_plain_sample_posterior_matches_grid_posterior_n2():
     dt = bn.sample_posterior(
         d,
         priors,
-        chains=4,
-        warmup=500,
-        draws=1500,
+        sampler=bn.NUTS(chains=4, warmup=500, draws=1500, chain_method="vectorized"),
         progress_bar=False,
-        chain_method="vectorized",
     )
     summary, problems = bn.diagnose(dt, warn=False)
     assert not problems, problems
@@ -99,7 +96,9 @@ def test_plain_sample_posterior_matches_grid_posterior_n2():
 
 def test_sample_posterior_reports_modes_apart(unsorted4, fit4):
     _, data = unsorted4
-    dt = bn.sample_posterior(data, init=fit4, chains=2, warmup=150, draws=150, progress_bar=False)
+    dt = bn.sample_posterior(
+        data, init=fit4, sampler=bn.NUTS(chains=2, warmup=150, draws=150), progress_bar=False
+    )
     modes = dt["modes"].to_dataset()
     assert modes.sizes["mode"] >= 2 and bool(modes["sampled"][1])
     # Each mode's chains sit at that mode, not averaged across both.
@@ -139,7 +138,7 @@ def test_sampler_compiles_once_per_structure(caplog):
 
 def test_chains_in_different_modes_are_split():
     # Four chains: two near 0 Hz, two near 10 Hz (sd 0.01): two groups, not one average.
-    from bayesnmr._inference._nuts import chain_clusters
+    from bayesnmr._inference._chains import chain_clusters
 
     rng = np.random.default_rng(0)
     centre = np.array([0.0, 0.0, 10.0, 10.0])[:, None, None]

@@ -156,12 +156,9 @@ def test_nuts_matches_grid_posterior_n2():
     dt = bn.sample_posterior(
         d,
         priors,
-        chains=4,
-        warmup=500,
-        draws=1500,
+        sampler=bn.NUTS(chains=4, warmup=500, draws=1500, chain_method="vectorized"),
         seed=2,
         progress_bar=False,
-        chain_method="vectorized",
     )
     post_nu = np.asarray(dt.posterior["offsets_hz"])[..., 1].ravel()
     post_j = np.asarray(dt.posterior["j_hz"]).ravel()
@@ -200,12 +197,9 @@ def test_marginal_sigma_matches_grid_posterior_n2():
     dt = bn.sample_posterior(
         d,
         priors,
-        chains=4,
-        warmup=500,
-        draws=1500,
+        sampler=bn.NUTS(chains=4, warmup=500, draws=1500, chain_method="vectorized"),
         seed=3,
         progress_bar=False,
-        chain_method="vectorized",
     )
     assert "rss" not in dt.posterior and dt.posterior["sigma"].shape == (4, 1500)
     nus, js = np.linspace(13.0, 17.0, 161), np.linspace(6.0, 10.0, 161)
@@ -243,9 +237,7 @@ def test_diagnose_and_files(tmp_path):
     dt = bn.sample_posterior(
         data,
         priors,
-        chains=2,
-        warmup=40,
-        draws=40,
+        sampler=bn.NUTS(chains=2, warmup=40, draws=40),
         progress_bar=False,
         init={"offsets_hz": chain.offsets_hz, "j_hz": 9.0},
     )
@@ -270,9 +262,11 @@ def test_diagnose_and_files(tmp_path):
 def test_sample_refuses_bad_arguments(data):
     priors = bn.Priors.around(CHAIN.offsets_hz, 5.0)
     with pytest.raises(ValueError, match="`chain_method` must be"):
-        bn.sample_posterior(data, priors, chain_method="threads")
+        bn.sample_posterior(data, priors, sampler=bn.NUTS(chain_method="threads"))
     with pytest.raises(ValueError, match="`chains` must be a positive int"):
-        bn.sample_posterior(data, priors, chains=0)
+        bn.sample_posterior(data, priors, sampler=bn.NUTS(chains=0))
+    with pytest.raises(ValueError, match="`sampler` must be a `bn.NUTS"):
+        bn.sample_posterior(data, priors, sampler={"chains": 2})
 
 
 PARALLEL_SCRIPT = """
@@ -286,7 +280,8 @@ grid = bn.TimeGrid(60, 2e-3)
 data = bn.synthesize(chain, grid, sigma=0.02, seed=2)
 priors = bn.Priors.around(chain.offsets_hz, 5.0)
 with jax.numpy_rank_promotion("allow"):
-    dt = bn.sample_posterior(data, priors, chains=2, warmup=20, draws=10, progress_bar=False)
+    nuts = bn.NUTS(chains=2, warmup=20, draws=10)
+    dt = bn.sample_posterior(data, priors, sampler=nuts, progress_bar=False)
 post = dt.posterior
 print("chains", post.sizes["chain"], "draws", post.sizes["draw"], dt.attrs["chain_method"])
 """
@@ -307,28 +302,56 @@ def test_chains_run_in_parallel_on_cpu_cores():
 def test_calibrate_needs_known_noise_and_free_parameters():
     grid = bn.TimeGrid(50, 2e-3)
     with pytest.raises(ValueError, match="fix the noise"):
-        bn.calibrate(grid, bn.Priors([[-30.0, -10.0], [10.0, 30.0]]), datasets=1)
+        bn.calibrate(grid, bn.Priors([[-30.0, -10.0], [10.0, 30.0]]), n_datasets=1)
     fixed = {"sigma": 0.05, "offsets_hz": [-20.0, 20.0], "j_hz": 8.0}
     with pytest.raises(ValueError, match="nothing to calibrate"):
-        bn.calibrate(grid, bn.Priors([[-30.0, -10.0], [10.0, 30.0]], fixed=fixed), datasets=1)
+        bn.calibrate(grid, bn.Priors([[-30.0, -10.0], [10.0, 30.0]], fixed=fixed), n_datasets=1)
 
 
-def test_sbc_ranks_and_coverage_by_hand():
-    # The rank and coverage bookkeeping, on a posterior we know: draws from N(0, 1).
-    ranks_truth = np.array([[-5.0], [0.0], [5.0]])
+def test_sbc_ranks_and_coverage_on_a_known_posterior():
+    # The library's rank and coverage bookkeeping on a posterior we know: draws from
+    # N(0, 1), truths far below, at and far above it.
+    from bayesnmr._inference._sbc import rank_record
+
     draws = np.random.default_rng(0).normal(size=(4000, 1))
     keep = np.linspace(0, 3999, 99).astype(int)
-    ranks = (np.sort(draws[keep], 0)[None] < ranks_truth[:, None]).sum(1)
+    recs = [rank_record(draws, np.array([t]), keep) for t in (-5.0, 0.0, 5.0)]
+    assert [int(r["rank"][0]) for r in recs] == [0, int((draws[keep] < 0).sum()), 99]
+    assert 35 <= recs[1]["rank"][0] <= 64  # ~Binomial(99, 1/2)
+    assert [bool(r["c50"][0]) for r in recs] == [False, True, False]
+    assert [bool(r["c90"][0]) for r in recs] == [False, True, False]
+    np.testing.assert_allclose(recs[1]["sd"], 1.0, atol=0.05)
     res = bn.SBCResult(
         names=["x"],
-        ranks=ranks,
-        n_draws=99,
-        truths=ranks_truth,
-        means=np.zeros((3, 1)),
-        covered50=np.array([[False], [True], [False]]),
-        covered90=np.array([[False], [True], [False]]),
+        ranks=np.array([r["rank"] for r in recs]),
+        rank_draws=99,
+        truths=np.array([r["truth"] for r in recs]),
+        means=np.array([r["mean"] for r in recs]),
+        covered50=np.array([r["c50"] for r in recs]),
+        covered90=np.array([r["c90"] for r in recs]),
         bins=3,
     )
-    assert ranks.ravel().tolist()[0] == 0 and ranks.ravel().tolist()[2] == 99
     assert res.coverage["90"]["x"] == pytest.approx(1 / 3)
-    assert 0.0 <= res.p_values["x"] <= 1.0
+    # Uniform ranks pass the chi-square test; ranks piled in one bin fail it.
+    rng = np.random.default_rng(1)
+    uniform = bn.SBCResult(
+        ["x"],
+        rng.integers(0, 100, (300, 1)),
+        99,
+        np.zeros((300, 1)),
+        np.zeros((300, 1)),
+        np.ones((300, 1), bool),
+        np.ones((300, 1), bool),
+        5,
+    )
+    piled = bn.SBCResult(
+        ["x"],
+        np.full((300, 1), 99),
+        99,
+        np.zeros((300, 1)),
+        np.zeros((300, 1)),
+        np.ones((300, 1), bool),
+        np.ones((300, 1), bool),
+        5,
+    )
+    assert uniform.p_values["x"] > 0.01 and piled.p_values["x"] < 1e-6

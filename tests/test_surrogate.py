@@ -24,13 +24,13 @@ TINY = bn.TrainConfig(width=32, depth=2, frame_steps=200, eval_every=100, batch_
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("data")
-    bn.generate_data(folder, SPEC, progress=False)
+    bn.generate_data(folder, SPEC, progress_bar=False)
     return folder
 
 
 @pytest.fixture(scope="module")
 def tiny(data_dir):
-    return bn.train_surrogate(data_dir, TINY, progress=False)
+    return bn.train_surrogate(data_dir, TINY, progress_bar=False)
 
 
 def test_shards_are_exact_and_addressable(data_dir, tmp_path):
@@ -40,7 +40,7 @@ def test_shards_are_exact_and_addressable(data_dir, tmp_path):
     chain = bn.SpinChain(thetas[7, :3], thetas[7, 3])
     np.testing.assert_allclose(traces[7], bn.simulate(chain, GRID).as_array(), atol=1e-6)
     # One shard made alone, elsewhere, is the same shard.
-    bn.generate_data(tmp_path, SPEC, shards=[2], progress=False)
+    bn.generate_data(tmp_path, SPEC, shards=[2], progress_bar=False)
     with np.load(tmp_path / "shard-00002.npz") as a, np.load(data_dir / "shard-00002.npz") as b:
         np.testing.assert_array_equal(a["theta"], b["theta"])
         np.testing.assert_array_equal(a["traces"], b["traces"])
@@ -54,7 +54,7 @@ def test_interrupted_job_resumes_without_redoing_shards(data_dir, tmp_path):
         bn.load_training_data(tmp_path)
     (tmp_path / "shard-00002.npz").write_bytes(b"half a file")  # a foreign partial file
     before = os.stat(tmp_path / "shard-00000.npz").st_mtime_ns
-    bn.generate_data(tmp_path, SPEC, progress=False)
+    bn.generate_data(tmp_path, SPEC, progress_bar=False)
     assert os.stat(tmp_path / "shard-00000.npz").st_mtime_ns == before
     _, thetas, _ = bn.load_training_data(tmp_path)
     assert thetas.shape == (60, 4)
@@ -63,14 +63,14 @@ def test_interrupted_job_resumes_without_redoing_shards(data_dir, tmp_path):
 def test_folder_of_another_job_is_refused(data_dir):
     other = bn.DataSpec(bn.Domain(3), GRID, n_samples=60, shard_size=20, seed=4)
     with pytest.raises(ValueError, match="different generation job"):
-        bn.generate_data(data_dir, other, progress=False)
+        bn.generate_data(data_dir, other, progress_bar=False)
     with pytest.raises(ValueError, match="out of range"):
-        bn.generate_data(data_dir, SPEC, shards=[3], progress=False)
+        bn.generate_data(data_dir, SPEC, shards=[3], progress_bar=False)
 
 
 def test_dask_local_cluster_runs_a_tiny_job(data_dir, tmp_path):
     pytest.importorskip("distributed")
-    bn.generate_data(tmp_path, SPEC, progress=False, scheduler="local")
+    bn.generate_data(tmp_path, SPEC, progress_bar=False, scheduler="local")
     _, a, ya = bn.load_training_data(tmp_path)
     _, b, yb = bn.load_training_data(data_dir)
     np.testing.assert_array_equal(a, b)
@@ -95,7 +95,7 @@ def test_tiny_training_learns_and_records(tiny):
 
 def test_baseline_mlp_trains_on_traces(data_dir):
     cfg = bn.TrainConfig(architecture="mlp", width=32, depth=2, trace_steps=60, eval_every=30)
-    sur = bn.train_surrogate(data_dir, cfg, progress=False)
+    sur = bn.train_surrogate(data_dir, cfg, progress_bar=False)
     assert sur.architecture == "mlp"
     tr = bn.simulate(bn.SpinChain([-20.0, 5.0, 30.0], 8.0), GRID, solver=sur)
     assert tr.mx.shape == (40,) and np.all(np.isfinite(tr.mx))
@@ -103,17 +103,17 @@ def test_baseline_mlp_trains_on_traces(data_dir):
 
 def test_checkpoint_resumes_and_refuses_another_run(data_dir, tmp_path):
     ckpt = tmp_path / "run.ckpt"
-    a = bn.train_surrogate(data_dir, TINY, checkpoint=ckpt, progress=False)
+    a = bn.train_surrogate(data_dir, TINY, checkpoint=ckpt, progress_bar=False)
     assert ckpt.exists()
     # The run is finished: resuming from its checkpoint trains nothing and gives it back.
-    b = bn.train_surrogate(data_dir, TINY, checkpoint=ckpt, progress=False)
+    b = bn.train_surrogate(data_dir, TINY, checkpoint=ckpt, progress_bar=False)
     theta = jnp.array([10.0, -20.0, 30.0, 5.0])
     np.testing.assert_array_equal(np.asarray(a.net(theta)), np.asarray(b.net(theta)))
     with pytest.raises(ValueError, match="another training run"):
-        bn.train_surrogate(data_dir, TrainSeed1, checkpoint=ckpt, progress=False)
+        bn.train_surrogate(data_dir, TrainSeed1, checkpoint=ckpt, progress_bar=False)
     (tmp_path / "junk.ckpt").write_bytes(b"junk")
     with pytest.raises(ValueError, match="not a bayesnmr training checkpoint"):
-        bn.train_surrogate(data_dir, TINY, checkpoint=tmp_path / "junk.ckpt", progress=False)
+        bn.train_surrogate(data_dir, TINY, checkpoint=tmp_path / "junk.ckpt", progress_bar=False)
 
 
 TrainSeed1 = bn.TrainConfig(
@@ -225,20 +225,66 @@ def test_eigen_head_keeps_sum_rules_and_symmetries():
     np.testing.assert_allclose(shifted.iz1, tr.iz1, atol=1e-12)
 
 
-@pytest.mark.parametrize("name, n_spins", [("chain4", 4), ("chain8", 8)])
-def test_shipped_models(name, n_spins):
+@pytest.fixture(scope="module")
+def shipped_reports():
+    """Each shipped model against the exact solver on 100 held-out chains (seed 7)."""
+    return {n: bn.evaluate_surrogate(bn.load_surrogate(n), n_samples=100, seed=7) for n in
+            ("chain4", "chain8")}  # fmt: skip
+
+
+# Regression guards at about 1.5x the level measured here (100 chains, seed 7: chain4
+# median mx 0.20 %, my 0.22 %, iz1 - 1 2.0 %; chain8 4.1 %, 4.8 %, 13.8 %), on every
+# observable, `iz1 - 1` included (iz1 itself is ~98 % constant, which flatters it).
+@pytest.mark.parametrize(
+    "name, n_spins, limits",
+    [
+        ("chain4", 4, {"mx": 0.003, "my": 0.0033, "iz1_minus_1": 0.03}),
+        ("chain8", 8, {"mx": 0.062, "my": 0.072, "iz1_minus_1": 0.21}),
+    ],
+)
+def test_shipped_models(shipped_reports, name, n_spins, limits):
     sur = bn.load_surrogate(name)
     assert sur.n_spins == n_spins and sur.architecture == "eigen"
     assert (sur.grid.n, sur.grid.dt) == (300, 1e-3)
     assert sur.domain == bn.Domain(n_spins, (-100.0, 100.0), (0.0, 20.0))
-    rep = bn.evaluate_surrogate(sur, n_samples=100, seed=7)
-    if n_spins == 4:
-        # The issue's target: median <= 1 % (measured 0.24 % on 1,000 chains).
-        assert rep["mx"]["median"] <= 0.01 and rep["iz1"]["median"] <= 0.01
-    else:
-        # The target, median <= 3 %, is missed: 4.0 % (mx) and 5.1 % (my) on 333 chains
-        # (benchmarks/results/surrogate.json). This guards the measured level.
-        assert rep["mx"]["median"] <= 0.06 and rep["iz1"]["median"] <= 0.01
+    rep = shipped_reports[name]
+    for key, limit in limits.items():
+        assert rep[key]["median"] <= limit, (key, rep[key]["median"])
+
+
+def test_chain4_meets_its_target(shipped_reports):
+    # The issue's target for chain4: median <= 1 % in mx and my.
+    rep = shipped_reports["chain4"]
+    assert rep["mx"]["median"] <= 0.01 and rep["my"]["median"] <= 0.01
+
+
+@pytest.mark.xfail(strict=True, reason="chain8 misses its target, median <= 3 % (4.1 %, 4.8 %)")
+def test_chain8_meets_its_target(shipped_reports):
+    rep = shipped_reports["chain8"]
+    assert rep["mx"]["median"] <= 0.03 and rep["my"]["median"] <= 0.03
+
+
+def test_check_box_takes_plain_arrays_and_priors_give_their_box(tiny):
+    # Domain of `tiny`: offsets [-100, 100] Hz, J [0, 20] Hz, 3 spins.
+    tiny.check_box(np.array([-50.0, -10.0, 0.0, 2.0]), np.array([50.0, 10.0, 90.0, 18.0]))
+    with pytest.raises(ValueError, match=r"box offsets_hz\[2\] = \[0, 120\] reaches outside"):
+        tiny.check_box(np.array([-50.0, -10.0, 0.0, 2.0]), np.array([50.0, 10.0, 120.0, 18.0]))
+    with pytest.raises(ValueError, match=r"fixed j_hz = 25 Hz is outside \[0, 20\]"):
+        tiny.check_box(np.array([-50.0, -10.0, 0.0, 25.0]), np.array([50.0, 10.0, 90.0, 25.0]))
+    with pytest.raises(ValueError, match="per-bond"):
+        tiny.check_box(np.zeros(5), np.ones(5), per_bond=True)
+    with pytest.raises(ValueError, match="for 4 spins but the surrogate serves 3"):
+        tiny.check_box(np.zeros(5), np.ones(5))
+    bn.ExactSolver().check_box(np.zeros(5), np.ones(5))  # the exact solver serves any box
+    priors = bn.Priors(
+        offsets_hz=[(-50, 50), (-10, 10), (0, 90)], j_hz=(2, 18), fixed={"offsets_hz": [1, 2, 3]}
+    )
+    lower, upper = priors.box()
+    np.testing.assert_array_equal(lower, [1, 2, 3, 2])
+    np.testing.assert_array_equal(upper, [1, 2, 3, 18])
+    priors.check_domain(tiny)
+    with pytest.raises(ValueError, match="fixed offsets_hz"):
+        bn.Priors([(-50, 50)] * 3, (2, 18), fixed={"offsets_hz": [1, 2, 300]}).check_domain(tiny)
 
 
 def test_simulate_batch_checks_every_chain_against_the_domain(tiny):
@@ -248,3 +294,17 @@ def test_simulate_batch_checks_every_chain_against_the_domain(tiny):
     tr = bn.simulate_batch(offsets[:1], 8.0, GRID, solver=tiny)
     one = bn.simulate(bn.SpinChain(offsets[0], 8.0), GRID, solver=tiny)
     np.testing.assert_allclose(tr.as_array()[0], one.as_array(), rtol=1e-6, atol=1e-7)
+
+
+def test_natural_fit_with_a_shipped_surrogate_narrows_the_default_j_box():
+    # Priors default J to [0, 25] Hz, the shipped surrogates were trained on [0, 20]: the
+    # plain call must work (the default box narrowed, with a warning), a chosen box not.
+    chain = bn.SpinChain([-40.0, -10.0, 20.0, 45.0], 12.5)
+    data = bn.synthesize(chain, bn.TimeGrid(300, 1e-3), sigma=0.02, seed=1)
+    sur = bn.load_surrogate("chain4")
+    with pytest.warns(UserWarning, match=r"narrowed to \[0, 20\] Hz"):
+        res = bn.fit(data, bn.Priors.around([-40.0, -10.0, 20.0, 45.0], 10.0), solver=sur)
+    assert abs(float(res.j_hz) - 12.5) < 0.5
+    np.testing.assert_allclose(res.offsets_hz, chain.offsets_hz, atol=0.5)
+    with pytest.raises(ValueError, match=r"box j_hz = \[0, 22\] reaches outside \[0, 20\]"):
+        bn.fit(data, bn.Priors.around([-40.0, -10.0, 20.0, 45.0], 10.0, j_hz=(0, 22)), solver=sur)

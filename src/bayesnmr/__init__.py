@@ -1,5 +1,7 @@
 """bayesnmr: fast, differentiable NMR spin dynamics, surrogates and Bayesian inference."""
 
+from importlib.metadata import version as _version
+
 from ._inference._data import Dataset as Dataset
 from ._inference._data import load_dataset as load_dataset
 from ._inference._data import peak_offsets as peak_offsets
@@ -13,11 +15,13 @@ from ._inference._fit import FitResult as FitResult
 from ._inference._fit import fit as fit
 from ._inference._model import Priors as Priors
 from ._inference._model import chain_model as chain_model
+from ._inference._model_error import surrogate_error as surrogate_error
 from ._inference._modes import Mode as Mode
 from ._inference._nuts import load_posterior as load_posterior
 from ._inference._nuts import sample_posterior as sample_posterior
 from ._inference._nuts import save_posterior as save_posterior
-from ._inference._nuts import use_cpu_cores as use_cpu_cores
+from ._inference._sampler import NUTS as NUTS
+from ._inference._sampler import use_cpu_cores as use_cpu_cores
 from ._inference._sbc import calibrate as calibrate
 from ._inference._sbc_result import SBCResult as SBCResult
 from ._physics._exact import ExactSolver as ExactSolver
@@ -39,7 +43,6 @@ from ._surrogate._data import load_training_data as load_training_data
 from ._surrogate._domain import Domain as Domain
 from ._surrogate._evaluate import evaluate_surrogate as evaluate_surrogate
 from ._surrogate._evaluate import plot_stability as plot_stability
-from ._surrogate._evaluate import surrogate_error as surrogate_error
 from ._surrogate._files import load_surrogate as load_surrogate
 from ._surrogate._files import save_surrogate as save_surrogate
 from ._surrogate._local import train_local_surrogate as train_local_surrogate
@@ -48,4 +51,4 @@ from ._surrogate._solver import Surrogate as Surrogate
 from ._surrogate._train import TrainConfig as TrainConfig
 from ._surrogate._train import train_surrogate as train_surrogate
 
-__version__ = "0.1.0"
+__version__ = _version("bayesnmr")

@@ -77,7 +77,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         _, thetas, traces = bn.load_training_data(args.data)
         what = f"data in {args.data}"
     else:
-        thetas, traces = held_out(sur, args.samples, args.seed, progress=True)
+        thetas, traces = held_out(sur, args.samples, args.seed, progress_bar=True)
         what = f"{args.samples} fresh chains from the domain (seed {args.seed})"
     report = bn.evaluate_surrogate(sur, thetas=thetas, traces=traces)
     _print_accuracy(report, what)
@@ -132,11 +132,9 @@ def cmd_sbc(args: argparse.Namespace) -> int:
         priors,
         solver=solver,
         model_error=model_error,
-        datasets=args.datasets,
-        chains=args.chains,
-        warmup=args.warmup,
-        draws=args.draws,
-        n_draws=min(99, args.chains * args.draws),
+        n_datasets=args.datasets,
+        sampler=bn.NUTS(chains=args.chains, warmup=args.warmup, draws=args.draws),
+        rank_draws=min(99, args.chains * args.draws),
         seed=args.seed,
         batch=args.batch,
         scheduler=None if args.dask is None else (args.dask or "local"),

@@ -1,6 +1,7 @@
 """Optional Dask clusters for work that outgrows one process (data, calibration)."""
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterator
 
@@ -35,3 +36,23 @@ def dask_client(
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def with_precision(fn):
+    """`fn`, to run on a Dask worker in this process's JAX precision.
+
+    A worker process starts with JAX's default (float32) whatever its caller chose; the
+    library never chooses for the caller (`jax_enable_x64` is the caller's setting), so
+    the task sets the caller's value on the worker before it runs.
+    """
+    import jax
+
+    return functools.partial(_with_x64, fn, bool(jax.config.jax_enable_x64))
+
+
+def _with_x64(fn, x64: bool, *args):
+    import jax
+
+    if bool(jax.config.jax_enable_x64) != x64:
+        jax.config.update("jax_enable_x64", x64)
+    return fn(*args)

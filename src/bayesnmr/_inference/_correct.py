@@ -197,3 +197,11 @@ def dataset(c: Correction, exact_name: str):
             "seconds": c.seconds,
         },
     )
+
+
+def thinned(samples: dict, at_most: int) -> dict:
+    """Every chain's draws evenly thinned, to at most `at_most` draws in all."""
+    chains, draws = np.shape(next(iter(samples.values())))[:2]
+    per_chain = max(1, min(draws, at_most // chains))
+    keep = np.linspace(0, draws - 1, per_chain).round().astype(int)
+    return {k: np.asarray(v)[:, keep] for k, v in samples.items()}

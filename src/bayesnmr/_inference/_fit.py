@@ -125,7 +125,7 @@ def fit(
             raise ValueError(f"Argument `{name}` must be a positive int, got {value!r}.")
     if any(not (np.isfinite(t) and t > 0) for t in broadening):
         raise ValueError(f"Argument `broadening` takes positive times in s, got {broadening}.")
-    priors.check_domain(solver)
+    priors = priors.for_solver(solver)
     space = Space(priors)
     if not space.names:
         raise ValueError("Nothing to fit: every parameter is fixed in `priors.fixed`.")
@@ -139,7 +139,7 @@ def fit(
             steps=steps,
             broadening=tuple(broadening),
             seed=seed,
-            progress=None if progress_bar is None else not progress_bar,
+            progress_bar=progress_bar,
         )
         extra = {"n_starts": n_descended}
     else:

@@ -1,6 +1,7 @@
 """The NumPyro model of a spin chain, with any forward model."""
 
 import dataclasses
+import warnings
 
 import jax.numpy as jnp
 import numpy as np
@@ -12,6 +13,8 @@ from .._physics._simulate import simulate
 from .._physics._solver import AbstractSolver
 from .._physics._system import SpinChain
 from ._data import Dataset
+
+DEFAULT_J_HZ = (0.0, 25.0)  #: the J box (Hz) when none is given
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +34,7 @@ class Priors:
     """
 
     offsets_hz: np.ndarray
-    j_hz: np.ndarray = dataclasses.field(default_factory=lambda: np.array([0.0, 25.0]))
+    j_hz: np.ndarray = dataclasses.field(default_factory=lambda: np.array(DEFAULT_J_HZ))
     sigma_scale: float = 0.1
     fixed: dict = dataclasses.field(default_factory=dict)
 
@@ -75,7 +78,7 @@ class Priors:
         cls,
         offsets_hz,
         width_hz: float = 10.0,
-        j_hz=(0.0, 25.0),
+        j_hz=DEFAULT_J_HZ,
         sigma_scale: float = 0.1,
         fixed: dict | None = None,
     ) -> "Priors":
@@ -90,7 +93,7 @@ class Priors:
 
     @classmethod
     def from_data(
-        cls, data: Dataset, j_hz=(0.0, 25.0), sigma_scale: float = 0.1, fixed: dict | None = None
+        cls, data: Dataset, j_hz=DEFAULT_J_HZ, sigma_scale: float = 0.1, fixed: dict | None = None
     ) -> "Priors":
         """What the data alone allow: every offset anywhere in the spectral window
         $[-1/2\\Delta t, 1/2\\Delta t)$ of the data's grid, J in `j_hz`, for `data.n_spins`
@@ -102,11 +105,57 @@ class Priors:
     def free_names(self) -> list[str]:
         return [k for k in ("offsets_hz", "j_hz", "sigma") if k not in self.fixed]
 
+    def box(self) -> tuple[np.ndarray, np.ndarray]:
+        """The parameter box `(lower, upper)`: the offsets of every spin, then J (one, or
+        N - 1 per bond), in Hz; a fixed value is an interval of zero width."""
+        n_j = self.n_spins - 1 if self.per_bond else 1
+        if "offsets_hz" in self.fixed:
+            off = np.broadcast_to(np.asarray(self.fixed["offsets_hz"], float), (self.n_spins,))
+            lo_o = hi_o = off
+        else:
+            lo_o, hi_o = self.offsets_hz[:, 0], self.offsets_hz[:, 1]
+        if "j_hz" in self.fixed:
+            lo_j = hi_j = np.broadcast_to(np.asarray(self.fixed["j_hz"], float), (n_j,))
+        else:
+            jb = self.j_hz.reshape(-1, 2)
+            lo_j, hi_j = jb[:, 0], jb[:, 1]
+        return np.r_[lo_o, lo_j], np.r_[hi_o, hi_j]
+
+    def for_solver(self, solver: AbstractSolver | None) -> "Priors":
+        """These priors, checked against `solver` (`check_domain`).
+
+        The one change made: a surrogate trained on a narrower J range than the default
+        J box `DEFAULT_J_HZ` (the shipped ones: 0-20 Hz) would refuse that box, though the
+        user never chose it; then the default box is narrowed to the surrogate's range,
+        with a warning. Any box the user chose is checked as it is.
+        """
+        from .._surrogate._solver import Surrogate
+
+        out = self
+        if (
+            isinstance(solver, Surrogate)
+            and "j_hz" not in self.fixed
+            and np.array_equal(self.j_hz, DEFAULT_J_HZ)
+        ):
+            dlo, dhi = solver.domain.j_hz
+            lo, hi = max(DEFAULT_J_HZ[0], dlo), min(DEFAULT_J_HZ[1], dhi)
+            if (lo, hi) != DEFAULT_J_HZ and lo < hi:
+                warnings.warn(
+                    f"The default J box [{DEFAULT_J_HZ[0]:g}, {DEFAULT_J_HZ[1]:g}] Hz is "
+                    f"narrowed to [{lo:g}, {hi:g}] Hz, the surrogate's training range. Pass "
+                    "`j_hz` to the priors to choose the box yourself.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                out = dataclasses.replace(self, j_hz=np.array([lo, hi]))
+        out.check_domain(solver)
+        return out
+
     def check_domain(self, solver: AbstractSolver | None) -> None:
-        """With a surrogate, every box must lie inside its training domain."""
-        check = getattr(solver, "check_prior_boxes", None)
-        if check is not None:
-            check(self)
+        """Refuse a solver that cannot serve every chain inside these boxes (a surrogate
+        whose training domain they reach outside)."""
+        if isinstance(solver, AbstractSolver):
+            solver.check_box(*self.box(), per_bond=self.per_bond)
 
 
 def chain_model(

@@ -97,3 +97,27 @@ def _split(space: Space, x) -> tuple[np.ndarray, np.ndarray]:
     else:
         j = np.asarray(p.fixed["j_hz"], float)
     return offsets, j
+
+
+def renormalised(modes: list[Mode]) -> list[Mode]:
+    log_z = np.array([m.log_evidence for m in modes])
+    p = np.exp(log_z - log_z.max())
+    p /= p.sum()
+    return [dataclasses.replace(m, probability=float(q)) for m, q in zip(modes, p, strict=True)]
+
+
+def modes_dataset(modes: list[Mode], n_sampled: int):
+    import xarray as xr
+
+    j = np.array([np.atleast_1d(m.j_hz) for m in modes])
+    return xr.Dataset(
+        {
+            "probability": ("mode", [m.probability for m in modes]),
+            "log_evidence": ("mode", [m.log_evidence for m in modes]),
+            "loss": ("mode", [m.loss for m in modes]),
+            "sampled": ("mode", [k < n_sampled for k in range(len(modes))]),
+            "offsets_hz": (("mode", "spin"), np.array([m.offsets_hz for m in modes])),
+            "j_hz": (("mode", "bond"), j),
+        },
+        coords={"mode": np.arange(len(modes))},
+    )

@@ -11,6 +11,7 @@ data set and every box; the compiled functions are kept in a small cache.
 
 import dataclasses
 import math
+import os
 from typing import NamedTuple
 
 import equinox as eqx
@@ -28,6 +29,69 @@ from .._physics._grid import TimeGrid
 from ._model import Priors, chain_model
 
 _SEGMENTS = 20  # a progress-bar tick per segment of the run
+
+
+@dataclasses.dataclass(frozen=True)
+class NUTS:
+    """The NUTS sampler and its settings, passed to `sample_posterior` and `calibrate` as
+    `sampler=` (the way a forward model is passed as `solver=`).
+
+    **Arguments:**
+
+    - `chains`, `warmup`, `draws`: chains, and warm-up and kept iterations per chain.
+    - `target_accept`: the step-size adaptation's target acceptance probability.
+    - `chain_method`: `"sequential"`, `"vectorized"` or `"parallel"` (one chain per JAX
+      device), or `"auto"`: `"parallel"` when there are at least `chains` devices, else
+      `"vectorized"`. On a CPU, JAX shows one device unless told otherwise: call
+      `bn.use_cpu_cores()` at the start of the program, before JAX computes anything.
+      (`calibrate` always runs its chains vectorized.)
+
+    The sampler is compiled once per structure (grid, free parameters, solver type and
+    these settings) and reused by later calls, whatever the data and boxes.
+    """
+
+    chains: int = 4
+    warmup: int = 1000
+    draws: int = 1000
+    target_accept: float = 0.9
+    chain_method: str = "auto"
+
+    def __post_init__(self):
+        for name in ("chains", "warmup", "draws"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"NUTS: `{name}` must be a positive int, got {value!r}.")
+        if not (isinstance(self.target_accept, int | float) and 0 < self.target_accept < 1):
+            raise ValueError(
+                f"NUTS: `target_accept` must be between 0 and 1, got {self.target_accept!r}."
+            )
+        if self.chain_method not in ("auto", "sequential", "vectorized", "parallel"):
+            raise ValueError(
+                "NUTS: `chain_method` must be 'auto', 'sequential', 'vectorized' or "
+                f"'parallel', got {self.chain_method!r}."
+            )
+
+    def resolved_chain_method(self) -> str:
+        """`chain_method` with `"auto"` decided, checked against the devices JAX has."""
+        method = self.chain_method
+        if method == "auto":
+            method = "parallel" if jax.local_device_count() >= self.chains > 1 else "vectorized"
+        if method == "parallel" and jax.local_device_count() < self.chains:
+            raise ValueError(
+                f"chain_method='parallel' needs {self.chains} devices, JAX has "
+                f"{jax.local_device_count()}; call `bn.use_cpu_cores()` first or use "
+                "'vectorized'."
+            )
+        return method
+
+
+def check_sampler(sampler) -> "NUTS":
+    if not isinstance(sampler, NUTS):
+        raise ValueError(
+            f"Argument `sampler` must be a `bn.NUTS(...)`, got {sampler!r}. Give the chain "
+            "settings there: `sampler=bn.NUTS(chains=4, warmup=1000, draws=1000)`."
+        )
+    return sampler
 
 
 class _Boxes(NamedTuple):
@@ -140,13 +204,13 @@ class Sampler:
             self.advance = jax.jit(jax.vmap(advance, in_axes=(0, None)))
             self.constrain = jax.jit(jax.vmap(constrain, in_axes=(None, 0)))
 
-    def run(self, key, args, z0, inverse_mass, *, progress: bool = False, desc: str = "NUTS"):
+    def run(self, key, args, z0, inverse_mass, *, progress_bar: bool = False, desc: str = "NUTS"):
         """Draws `(chains, draws)` of every site (constrained), and the sampler's stats."""
         s = self.s
         keys = jax.random.split(key, s.chains)
         state = self.start(keys, args, z0, inverse_mass)
         zs, stats = [], []
-        with tqdm(total=self.n_segments * self.segment, disable=not progress, desc=desc) as bar:
+        with tqdm(total=self.n_segments * self.segment, disable=not progress_bar, desc=desc) as bar:
             for _ in range(self.n_segments):
                 state, (z, st) = self.advance(state, args)
                 # JAX dispatches asynchronously: wait, or the bar runs ahead of the work.
@@ -234,3 +298,22 @@ def to_unconstrained(priors: Priors, values: dict, marginal_sigma: bool) -> dict
 def _interval(box):
     box = np.asarray(box, float)
     return biject_to(constraints.interval(box[..., 0], box[..., 1]))
+
+
+def use_cpu_cores(n: int | None = None) -> int:
+    """Let NUTS run chains in parallel on `n` CPU cores (default: every core, at least 4).
+
+    JAX shows a CPU as one device; this asks XLA for `n` host devices, so that
+    `sample_posterior(chain_method="auto")` runs one chain per device. Call it at the
+    start of a program, before JAX computes anything; afterwards it has no effect
+    (the device count is fixed when JAX starts). It does nothing on a GPU.
+
+    **Returns:** `n`.
+    """
+    import numpyro
+
+    n = max(os.cpu_count() or 1, 4) if n is None else int(n)
+    if n < 1:
+        raise ValueError(f"Argument `n` must be a positive int, got {n!r}.")
+    numpyro.set_host_device_count(n)
+    return n

@@ -17,6 +17,7 @@ from .._physics._solver import AbstractSolver
 from .._physics._system import SpinChain
 from ._data import synthesize
 from ._model import Priors, check_model_error
+from ._sampler import NUTS, check_sampler
 from ._sbc_result import SBCResult
 
 
@@ -25,28 +26,26 @@ def calibrate(
     priors: Priors,
     *,
     solver: AbstractSolver | None = None,
-    datasets: int = 200,
-    chains: int = 1,
-    warmup: int = 300,
-    draws: int = 300,
-    n_draws: int = 99,
+    sampler: NUTS = NUTS(chains=1, warmup=300, draws=300),  # noqa: B008 (frozen)
+    n_datasets: int = 200,
+    rank_draws: int = 99,
     bins: int = 10,
     observe_iz1: bool = True,
     model_error=None,
     seed: int = 0,
     batch: int = 10,
     scheduler: str | None = None,
-    progress: bool = True,
+    progress_bar: bool = True,
     start: str = "fit",
     correct: bool | None = None,
     checkpoint: str | os.PathLike | None = None,
 ) -> SBCResult:
     """Simulation-based calibration of the NUTS posterior (Talts et al. 2018).
 
-    For each of `datasets` data sets: draw the parameters from the priors, simulate noisy
+    For each of `n_datasets` data sets: draw the parameters from the priors, simulate noisy
     data with the exact solver (so a surrogate is calibrated against the truth it
     approximates), sample the posterior with NUTS using `solver`, and record the rank of
-    each true value among `n_draws` thinned posterior draws, and whether the central
+    each true value among `rank_draws` thinned posterior draws, and whether the central
     50 % and 90 % intervals hold it. If the posterior is calibrated, the ranks are uniform
     and the intervals cover 50 % and 90 % of the truths.
 
@@ -68,8 +67,9 @@ def calibrate(
     - `checkpoint`: a JSON file that holds every finished data set, written atomically
       as they come; a rerun of the same calibration with the same file continues where
       it stopped (a different calibration is refused).
-    - `chains`, `warmup`, `draws`: NUTS per data set; `n_draws` of the `chains * draws`
-      draws, evenly spaced, are ranked.
+    - `sampler`: NUTS per data set (default `bn.NUTS(chains=1, warmup=300, draws=300)`;
+      the chains run vectorized); `rank_draws` of the `chains * draws` draws, evenly
+      spaced, are ranked.
     - `seed`: data set `k` draws everything from the seed `(seed, k)`, so a study gives
       the same data sets whatever the batching, the scheduler or the forward model: two
       calibrations with the same seed and priors see the same data (`SBCResult.compare`).
@@ -77,7 +77,7 @@ def calibrate(
     - `scheduler`: `None` to run here; `"local"` for a Dask `LocalCluster` with one
       worker process per core; or a Dask scheduler's address (the optional
       `bayesnmr[dask]` extra, as for `generate_data`).
-    - `progress`: a progress bar over data sets.
+    - `progress_bar`: a progress bar over data sets.
 
     - `start`: where the chains start: `"fit"` (the default, as `sample_posterior`
       does: the most probable mode of `bn.fit` with 8 starts in the prior boxes), or
@@ -93,19 +93,20 @@ def calibrate(
             "calibrate: fix the noise, e.g. `Priors(..., fixed={'sigma': 0.05})`: data sets "
             "are simulated at a known sigma."
         )
-    for name, value in (
-        ("datasets", datasets),
-        ("chains", chains),
-        ("warmup", warmup),
-        ("draws", draws),
-        ("batch", batch),
-    ):
+    sampler = check_sampler(sampler)
+    if sampler.chain_method not in ("auto", "vectorized"):
+        raise ValueError(
+            "calibrate runs its chains vectorized; pass `bn.NUTS(chain_method='auto')`, "
+            f"not {sampler.chain_method!r}."
+        )
+    chains, draws = sampler.chains, sampler.draws
+    for name, value in (("n_datasets", n_datasets), ("batch", batch)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"Argument `{name}` must be a positive int, got {value!r}.")
-    if not (isinstance(n_draws, int) and 1 <= n_draws <= chains * draws):
+    if not (isinstance(rank_draws, int) and 1 <= rank_draws <= chains * draws):
         raise ValueError(
-            f"Argument `n_draws` must be between 1 and chains * draws = {chains * draws}, "
-            f"got {n_draws!r}."
+            f"Argument `rank_draws` must be between 1 and chains * draws = {chains * draws}, "
+            f"got {rank_draws!r}."
         )
     local = isinstance(solver, str)
     if local and solver != "local":
@@ -120,12 +121,12 @@ def calibrate(
     approximate = local or bool(getattr(solver, "approximate", False))
     correct = approximate if correct is None else bool(correct) and approximate
     job = _Job(
-        grid, priors, solver, model_error, chains, warmup, draws, n_draws, observe_iz1, seed,
-        start, correct,
+        grid, priors, solver, model_error, sampler, rank_draws, observe_iz1, seed, start,
+        correct,
     )  # fmt: skip
     store = _Checkpoint(checkpoint, job) if checkpoint is not None else None
     records: dict[int, dict] = {} if store is None else store.load()
-    todo = [k for k in range(datasets) if k not in records]
+    todo = [k for k in range(n_datasets) if k not in records]
     tasks = [todo[i : i + batch] for i in range(0, len(todo), batch)]
 
     def keep(k, rec):
@@ -134,7 +135,7 @@ def calibrate(
             store.save(records)
 
     with tqdm(
-        total=datasets, initial=datasets - len(todo), disable=not progress, desc="SBC",
+        total=n_datasets, initial=n_datasets - len(todo), disable=not progress_bar, desc="SBC",
         unit="data set",
     ) as bar:  # fmt: skip
         if scheduler is None:
@@ -142,7 +143,7 @@ def calibrate(
                 for k, rec in _run_task(job, ks, bar.update):
                     keep(k, rec)
         else:
-            from .._parallel import dask_client
+            from .._parallel import dask_client, with_precision
 
             # Processes, not threads: NumPyro's effect handlers are global to a process.
             with dask_client(scheduler, workers=None, processes=True) as client:
@@ -150,13 +151,14 @@ def calibrate(
 
                 # Hold no future once its result is here: Dask would recompute every
                 # held one if a worker died.
-                done = as_completed(client.map(_run_task, [job] * len(tasks), tasks, pure=False))
+                task = with_precision(_run_task)
+                done = as_completed(client.map(task, [job] * len(tasks), tasks, pure=False))
                 for fut in done:
                     for k, rec in fut.result():
                         keep(k, rec)
                         bar.update()
                     fut.release()
-    rows = [records[k] for k in range(datasets)]
+    rows = [records[k] for k in range(n_datasets)]
 
     def stack(key):
         return np.array([r[key] for r in rows])
@@ -164,7 +166,7 @@ def calibrate(
     return SBCResult(
         names=_names(priors),
         ranks=stack("rank"),
-        n_draws=n_draws,
+        rank_draws=rank_draws,
         truths=stack("truth"),
         means=stack("mean"),
         covered50=stack("c50"),
@@ -184,10 +186,8 @@ class _Job:
     priors: Priors
     solver: AbstractSolver | None
     model_error: object
-    chains: int
-    warmup: int
-    draws: int
-    n_draws: int
+    sampler: NUTS
+    rank_draws: int
     observe_iz1: bool
     seed: int
     start: str
@@ -205,7 +205,14 @@ class _Job:
             "solver": name,
             "solver_info": getattr(solver, "info", ""),
             "model_error": self.model_error is not None,
-            "settings": [self.chains, self.warmup, self.draws, self.n_draws, self.observe_iz1],
+            "settings": [
+                self.sampler.chains,
+                self.sampler.warmup,
+                self.sampler.draws,
+                self.rank_draws,
+                self.observe_iz1,
+            ],
+            "target_accept": self.sampler.target_accept,
             "seed": self.seed,
             "start": self.start,
             "correct": self.correct,
@@ -263,24 +270,38 @@ def _names(priors: Priors) -> list[str]:
     return offsets + (js if "j_hz" not in priors.fixed else [])
 
 
+def rank_record(post: np.ndarray, truth: np.ndarray, keep: np.ndarray) -> dict:
+    """One data set's SBC record: the rank of the truth among the posterior draws
+    `post[keep]` (draws `(S, P)`, truth `(P,)`), the posterior mean and sd, and whether
+    the central 50 % and 90 % intervals of all draws cover the truth."""
+    q = np.quantile(post, [0.05, 0.25, 0.75, 0.95], axis=0)
+    return {
+        "rank": np.sum(post[keep] < truth[None], axis=0),
+        "truth": truth,
+        "mean": post.mean(0),
+        "sd": post.std(0, ddof=1),
+        "c50": (q[1] <= truth) & (truth <= q[2]),
+        "c90": (q[0] <= truth) & (truth <= q[3]),
+    }
+
+
 def _run_task(job: _Job, ks: list[int], done=None) -> list[tuple[int, dict]]:
     """Calibrate data sets `ks` with the calibration's compiled sampler."""
-    from .._surrogate._local import train_local_surrogate
+    from ._chains import chain_starts
     from ._correct import correct as correct_draws
     from ._correct import resample
     from ._descent import Space, loss_hz
     from ._fit import fit
+    from ._local import local_model
     from ._modes import laplace_modes
-    from ._nuts import _chain_starts, _restricted, local_region
     from ._sampler import prepare
 
-    jax.config.update("jax_enable_x64", True)  # a Dask worker starts with JAX's default
-    priors, chains = job.priors, job.chains
+    priors, chains, draws = job.priors, job.sampler.chains, job.sampler.draws
     local = isinstance(job.solver, str)
     free_offsets = "offsets_hz" not in priors.fixed
     free_j = "j_hz" not in priors.fixed
     jb = priors.j_hz.reshape(-1, 2)
-    keep = np.linspace(0, chains * job.draws - 1, job.n_draws).astype(int)
+    keep = np.linspace(0, chains * draws - 1, job.rank_draws).astype(int)
     model_error = check_model_error(job.model_error, job.grid)
     space = Space(priors)
     out = []
@@ -317,10 +338,9 @@ def _run_task(job: _Job, ks: list[int], done=None) -> list[tuple[int, dict]]:
                 mode = laplace_modes(data, space, fit_solver, x, loss)[0]
             run_solver, run_priors = job.solver, priors
             if local:
-                run_solver = train_local_surrogate(
-                    local_region(mode, priors), job.grid, seed=k, progress_bar=False
+                run_solver, run_priors = local_model(
+                    mode, priors, job.grid, seed=k, progress_bar=False
                 )
-                run_priors = _restricted(priors, run_solver.domain)
             arrays = tuple(
                 None if a is None else jnp.asarray(a) for a in (data.mx, data.my, data.iz1)
             )
@@ -332,12 +352,12 @@ def _run_task(job: _Job, ks: list[int], done=None) -> list[tuple[int, dict]]:
                 marginal_sigma=False,
                 model_error=model_error,
                 chains=chains,
-                warmup=job.warmup,
-                draws=job.draws,
+                warmup=job.sampler.warmup,
+                draws=draws,
                 chain_method="vectorized",
-                target_accept=0.9,
+                target_accept=job.sampler.target_accept,
             )
-            z0, inverse_mass = _chain_starts(run_priors, mode, chains, False, rng)
+            z0, inverse_mass = chain_starts(run_priors, mode, chains, False, rng)
             samples, _ = sampler.run(
                 jax.random.PRNGKey(int(rng.integers(2**31))), args, z0, inverse_mass
             )
@@ -346,7 +366,7 @@ def _run_task(job: _Job, ks: list[int], done=None) -> list[tuple[int, dict]]:
                 c = correct_draws(
                     data, run_priors, samples, run_solver, ExactSolver(), marginal=False,
                     model_error=model_error, rng=rng,
-                    min_ess=min(100.0, 0.25 * chains * job.draws),
+                    min_ess=min(100.0, 0.25 * chains * draws),
                 )  # fmt: skip
                 samples = resample(samples, c, False, 0, rng)
                 extra = {"pareto_k": c.pareto_k, "corrected": c.ok}
@@ -354,23 +374,9 @@ def _run_task(job: _Job, ks: list[int], done=None) -> list[tuple[int, dict]]:
             if free_offsets:
                 cols.append(np.asarray(samples["offsets_hz"]).reshape(-1, priors.n_spins))
             if free_j:
-                cols.append(np.asarray(samples["j_hz"]).reshape(chains * job.draws, -1))
+                cols.append(np.asarray(samples["j_hz"]).reshape(chains * draws, -1))
             post = np.concatenate(cols, axis=1)
-            q = np.quantile(post, [0.05, 0.25, 0.75, 0.95], axis=0)
-            out.append(
-                (
-                    k,
-                    {
-                        "rank": np.sum(post[keep] < truth[None], axis=0),
-                        "truth": truth,
-                        "mean": post.mean(0),
-                        "sd": post.std(0, ddof=1),
-                        "c50": (q[1] <= truth) & (truth <= q[2]),
-                        "c90": (q[0] <= truth) & (truth <= q[3]),
-                        **extra,
-                    },
-                )
-            )
+            out.append((k, rank_record(post, truth, keep) | extra))
             if done is not None:
                 done()
     return out

@@ -15,8 +15,8 @@ class SBCResult:
     """The outcome of `calibrate`.
 
     **Fields:** `names` (the scalar parameters), `ranks` (`(datasets, parameters)`:
-    how many of the `n_draws` thinned posterior draws fall below the true value),
-    `n_draws`, `truths` and `means` (`(datasets, parameters)`), `covered50`, `covered90`
+    how many of the `rank_draws` thinned posterior draws fall below the true value),
+    `rank_draws`, `truths` and `means` (`(datasets, parameters)`), `covered50`, `covered90`
     (`(datasets, parameters)` booleans: the truth inside the central 50 % / 90 %
     posterior interval), `p_values` (a chi-square test of uniform ranks in `bins` bins,
     per parameter), `sds` (`(datasets, parameters)`: posterior standard deviations),
@@ -26,7 +26,7 @@ class SBCResult:
 
     names: list
     ranks: np.ndarray
-    n_draws: int
+    rank_draws: int
     truths: np.ndarray
     means: np.ndarray
     covered50: np.ndarray
@@ -48,7 +48,7 @@ class SBCResult:
     def p_values(self) -> dict:
         from scipy.stats import chisquare
 
-        edges = np.linspace(0, self.n_draws + 1, self.bins + 1)
+        edges = np.linspace(0, self.rank_draws + 1, self.bins + 1)
         out = {}
         for i, name in enumerate(self.names):
             counts, _ = np.histogram(self.ranks[:, i], bins=edges)
@@ -93,7 +93,7 @@ class SBCResult:
     def to_dict(self) -> dict:
         return {
             "names": self.names,
-            "n_draws": self.n_draws,
+            "rank_draws": self.rank_draws,
             "bins": self.bins,
             "datasets": int(self.ranks.shape[0]),
             "coverage": self.coverage,
@@ -119,13 +119,14 @@ class SBCResult:
             ranks, truths = np.array(d["ranks"]), np.array(d["truths"])
             means = np.array(d["means"])
             sds = None if d.get("sds") is None else np.array(d["sds"])
-            n_draws, bins, names = int(d["n_draws"]), int(d["bins"]), list(d["names"])
+            rank_draws = int(d["rank_draws"] if "rank_draws" in d else d["n_draws"])  # older files
+            bins, names = int(d["bins"]), list(d["names"])
             c50, c90 = np.array(d["covered50"], bool), np.array(d["covered90"], bool)
             khat = None if d.get("pareto_k") is None else np.array(d["pareto_k"], float)
             ok = None if d.get("corrected") is None else np.array(d["corrected"], bool)
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"Cannot read {str(path)!r} as an SBC result: {err}") from None
-        return cls(names, ranks, n_draws, truths, means, c50, c90, bins, sds, khat, ok)
+        return cls(names, ranks, rank_draws, truths, means, c50, c90, bins, sds, khat, ok)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the result as JSON, atomically."""
@@ -140,7 +141,7 @@ class SBCResult:
 
         n, k = self.ranks.shape
         fig, axes = plt.subplots(1, k, figsize=(3.2 * k, 2.8), squeeze=False)
-        edges = np.linspace(0, self.n_draws + 1, self.bins + 1)
+        edges = np.linspace(0, self.rank_draws + 1, self.bins + 1)
         lo, hi = binom.ppf([0.005, 0.995], n, 1 / self.bins)
         pv, cov = self.p_values, self.coverage
         for ax, i in zip(axes[0], range(k), strict=True):
@@ -152,7 +153,7 @@ class SBCResult:
             )
             ax.set_xlabel("rank")
         axes[0][0].legend(fontsize=7)
-        head = f"SBC: {n} data sets, {self.n_draws} draws each"
+        head = f"SBC: {n} data sets, {self.rank_draws} draws each"
         fig.suptitle(head if title is None else f"{title}: {head}", fontsize=10)
         fig.tight_layout()
         return fig

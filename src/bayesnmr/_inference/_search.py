@@ -57,10 +57,9 @@ def canonical(x: np.ndarray, n_spins: int, per_bond: bool) -> np.ndarray:
     return x
 
 
-def search(data: Dataset, space: Space, solver, *, n_starts, steps, broadening, seed, progress):
+def search(data: Dataset, space: Space, solver, *, n_starts, steps, broadening, seed, progress_bar):
     """The distinct optima `(x (K, d) in Hz, misfit (K,))`, best first, and the count of
-    starts descended. `progress`: a bar over the stages (tqdm's `disable`: None for a
-    terminal only)."""
+    starts descended. `progress_bar`: a bar over the stages (None: on a terminal only)."""
     rng = np.random.default_rng(seed)
     mirror = mirror_symmetric(space, data)
     consts = space.consts(data)
@@ -78,7 +77,9 @@ def search(data: Dataset, space: Space, solver, *, n_starts, steps, broadening, 
         best = np.argsort(_screen(screen_plan, consts, solver, fine, pre))[:n_starts]
         return _descents(data, space, consts, solver, pre[best], steps, (*broadening, None))
 
-    bar = tqdm(desc="fit: global search", unit="stage", disable=progress, leave=False)
+    bar = tqdm(
+        desc="fit: global search", unit="stage", disable=_disabled(progress_bar), leave=False
+    )
     with bar:
         xs, losses = stage(_candidates(data, space, rng, mirror, max(64 * n_starts, 1024)))
         bar.update()
@@ -202,3 +203,8 @@ def _distinct(xs: np.ndarray, losses: np.ndarray, tol_hz: float = 0.5) -> list[i
         if np.isfinite(losses[i]) and all(np.abs(xs[i] - xs[k]).max() > tol_hz for k in keep):
             keep.append(int(i))
     return keep
+
+
+def _disabled(progress_bar: bool | None) -> bool | None:
+    """tqdm's `disable` for a `progress_bar` setting (None: a bar on a terminal only)."""
+    return None if progress_bar is None else not progress_bar

@@ -131,6 +131,13 @@ class DiffraxSolver(AbstractSolver):
         return 20 * 4 * 8.0 * 4.0**n_spins
 
     def check(self, chain: SpinChain, grid: TimeGrid) -> None:
+        if self.relaxation is not None and chain.t2_s is not None:
+            raise ValueError(
+                "Both the chain (`t2_s`) and the solver (`relaxation`) carry a T2: the "
+                "decays would multiply. Give the relaxation in one place: "
+                "`LindbladRelaxation(t2_s=...)` on the solver, or `SpinChain(..., t2_s=...)` "
+                "(a phenomenological decay) with `relaxation=None`."
+            )
         n = chain.n_spins
         need = self.memory_bytes(n)
         if need > self.max_memory_gib * 2**30:

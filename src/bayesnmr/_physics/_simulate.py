@@ -1,4 +1,6 @@
-"""The one entry point: `simulate(system, grid, solver)`."""
+"""The one entry point: `simulate(chain, grid, solver)`."""
+
+import warnings
 
 import equinox as eqx
 import jax
@@ -13,39 +15,40 @@ from ._system import SpinChain
 from ._traces import Traces
 
 
-def simulate(system: SpinChain, grid: TimeGrid, solver: AbstractSolver | None = None) -> Traces:
+def simulate(chain: SpinChain, grid: TimeGrid, solver: AbstractSolver | None = None) -> Traces:
     r"""Simulate the FID and the local polarisation of a spin chain.
 
     **Arguments:**
 
-    - `system`: the `SpinChain`.
+    - `chain`: the `SpinChain`.
     - `grid`: the `TimeGrid` of output times.
     - `solver`: the forward model: `ExactSolver()` (the default), `DiffraxSolver()`,
       `TypicalitySolver()` or a surrogate from `load_surrogate`.
 
     **Returns:** `Traces` with `mx`, `my` and `iz1` of shape `(grid.n,)`. A finite
-    `system.t2_s` multiplies `mx` and `my` by $e^{-t/T_2}$, for every solver.
+    `chain.t2_s` multiplies `mx` and `my` by $e^{-t/T_2}$, for every solver.
 
     Works under `jax.jit`, `jax.vmap` (build the chains inside the vmapped function)
     and `jax.grad` with respect to offsets and couplings.
     """
     if solver is None:
         solver = ExactSolver()
-    if not isinstance(system, SpinChain):
+    if not isinstance(chain, SpinChain):
         raise ValueError(
-            f"Argument `system` must be a `bn.SpinChain`, but is a {type(system).__name__}."
+            f"Argument `chain` must be a `bn.SpinChain`, but is a {type(chain).__name__}."
         )
     if not isinstance(grid, TimeGrid):
         raise ValueError(
             f"Argument `grid` must be a `bn.TimeGrid`, but is a {type(grid).__name__}."
         )
     _check_solver(solver)
-    solver.check(system, grid)
-    solver = solver.prepare(system, grid)
-    tr = solver.eager(system, grid)
+    solver.check(chain, grid)
+    warn_if_aliased(chain.offsets_hz, grid)
+    solver = solver.prepare(chain, grid)
+    tr = solver.eager(chain, grid)
     if tr is None:
-        tr = _observables(solver, system, grid)
-    return _with_decay(tr, system)
+        tr = _observables(solver, chain, grid)
+    return _with_decay(tr, chain)
 
 
 def _check_solver(solver) -> None:
@@ -57,10 +60,10 @@ def _check_solver(solver) -> None:
         )
 
 
-def _with_decay(tr: Traces, system: SpinChain) -> Traces:
-    """Apply the phenomenological $T_2$ decay of `system` to the FID (and its errors)."""
-    if system.t2_s is not None:
-        decay = jnp.exp(-jnp.asarray(tr.grid.times, dtype=tr.mx.dtype) / system.t2_s)
+def _with_decay(tr: Traces, chain: SpinChain) -> Traces:
+    """Apply the phenomenological $T_2$ decay of `chain` to the FID (and its errors)."""
+    if chain.t2_s is not None:
+        decay = jnp.exp(-jnp.asarray(tr.grid.times, dtype=tr.mx.dtype) / chain.t2_s)
         tr = Traces(
             mx=tr.mx * decay,
             my=tr.my * decay,
@@ -74,8 +77,8 @@ def _with_decay(tr: Traces, system: SpinChain) -> Traces:
 
 
 @eqx.filter_jit
-def _observables(solver: AbstractSolver, system: SpinChain, grid: TimeGrid) -> Traces:
-    return solver.observables(system, grid)
+def _observables(solver: AbstractSolver, chain: SpinChain, grid: TimeGrid) -> Traces:
+    return solver.observables(chain, grid)
 
 
 def simulate_batch(
@@ -138,6 +141,7 @@ def simulate_batch(
     if isinstance(chunk, bool) or not isinstance(chunk, int | np.integer) or chunk < 1:
         raise ValueError(f"Argument `chunk` must be a positive integer, but is {chunk!r}.")
     _check_rows_finite(offsets, j)
+    warn_if_aliased(offsets, grid)
     # The checks of `simulate`: on every chain where the solver's check reads the values
     # (a surrogate's domain), else (limits on N and the grid) on the first.
     first = SpinChain(offsets[0], j[0], t2_s)
@@ -146,6 +150,22 @@ def simulate_batch(
         for i in range(1, b):
             solver.check(SpinChain(offsets[i], j[i], t2_s), grid)
     return _batch(solver, offsets, j, first.t2_s, grid, min(int(chunk), b))
+
+
+def warn_if_aliased(offsets_hz, grid: TimeGrid) -> None:
+    """Warn when a (concrete) offset lies beyond the grid's Nyquist frequency."""
+    if not is_concrete(offsets_hz):
+        return
+    top = float(np.max(np.abs(np.asarray(offsets_hz))))
+    nyquist = 0.5 / grid.dt
+    if top > nyquist:
+        warnings.warn(
+            f"An offset of {top:g} Hz lies beyond the Nyquist frequency 1/(2 dt) = "
+            f"{nyquist:g} Hz of the grid: its lines alias to the wrong frequency in mx and "
+            f"my. Use a smaller `dt` (at most {0.5 / top:.3g} s).",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _check_rows_finite(offsets, j) -> None:

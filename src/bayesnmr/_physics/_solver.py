@@ -33,6 +33,15 @@ class AbstractSolver(eqx.Module):
     def check(self, chain: SpinChain, grid: TimeGrid) -> None:
         """Raise `ValueError` if this solver cannot handle `chain` on `grid`."""
 
+    def check_box(self, lower, upper, *, per_bond: bool = False) -> None:
+        """Raise `ValueError` if this solver cannot serve every chain whose parameters lie
+        in the box `[lower, upper]`: the offsets of the N spins, then J (N - 1 couplings
+        with `per_bond`), in Hz; an entry with `lower == upper` is a fixed value.
+
+        Inference calls it before it starts, where `check` cannot look at traced values.
+        The default accepts any box.
+        """
+
     def eager(self, chain: SpinChain, grid: TimeGrid) -> Traces | None:
         """Traces computed outside `jit`, or `None` to run `observables` under `jit`.
 

@@ -58,14 +58,14 @@ def streamed_sums(
     times: np.ndarray,
     time_dtype=None,
     panel: int = 1024,
-    progress: bool | None = None,
+    progress_bar: bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""The unnormalised spectral sums (Re FID, Im FID, iz1) at `times`, sector by sector.
 
     Same sums as the jitted solver: the FID over $|A_{ia}|^2 e^{i(\lambda_i - \mu_a)t}$
     with $A = V_k^\top F_+ V_{k+1}$, and `iz1` over $B_{ab}^2 \cos((\lambda_a -
     \lambda_b)t)$ with $B = V_{k,\uparrow}^\top V_{k,\uparrow} - \tfrac12$.
-    `progress=None` shows a bar on a terminal.
+    `progress_bar=None` shows a bar on a terminal.
     """
     offsets_hz = np.asarray(offsets_hz, dtype=np.float64)
     bond_j_hz = np.asarray(bond_j_hz, dtype=np.float64)
@@ -75,7 +75,7 @@ def streamed_sums(
     fid_re, fid_im, iz1 = (np.zeros(len(times)) for _ in range(3))
     prev = None  # (eigenvectors, phase table) of sector k + 1
     # tqdm's disable=None: a bar on a terminal only.
-    disable = None if progress is None else not progress
+    disable = None if progress_bar is None else not progress_bar
     for k in tqdm(range(n, -1, -1), desc="sectors", leave=False, disable=disable):
         lam, vec = _eigh(sector_hamiltonian_np(offsets_hz, bond_j_hz, k))
         cos, sin = _table(lam, times, dtype)

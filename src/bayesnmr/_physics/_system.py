@@ -33,6 +33,12 @@ class SpinChain(eqx.Module):
 
     def __init__(self, offsets_hz, j_hz=0.0, t2_s=None):
         offsets = jnp.asarray(offsets_hz)
+        for name, value in (("offsets_hz", offsets), ("j_hz", j_hz), ("t2_s", t2_s)):
+            if value is not None and jnp.iscomplexobj(value):
+                raise ValueError(
+                    f"Argument `{name}` must be real (Hz or seconds), but is complex. Pass "
+                    "the real part, `np.real(...)`, if the imaginary part is zero."
+                )
         if not jnp.issubdtype(offsets.dtype, jnp.floating):
             offsets = offsets.astype(jnp.result_type(float))
         if offsets.ndim != 1 or offsets.shape[0] == 0:

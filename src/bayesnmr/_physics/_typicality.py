@@ -107,14 +107,16 @@ class TypicalitySolver(AbstractSolver):
       $\max(1, 2^{17 - N})$, which keeps the cost about constant up to $N = 17$.
     - `seed`: the random seed; the same seed gives the same result.
     - `window`: output times per Chebyshev recurrence (default 10).
-    - `spectral_radius`: the bound $r$ in rad/s. `None` computes it from the chain,
-      which needs concrete (not traced) parameters; pass it to use the solver under
-      `jax.jit` or `jax.vmap`.
+    - `spectral_radius_hz`: the bound $r / 2\pi$ in Hz (an upper bound on the
+      Hamiltonian's eigenvalues $|E|/2\pi$, such as
+      $\sum_i |\nu_i - \bar\nu| / 2 + 1.5 \sum |J|$). `None` computes it from the
+      chain, which needs concrete (not traced) parameters; pass it to use the solver
+      under `jax.jit` or `jax.vmap`.
     """
 
     n_vectors: int | None = eqx.field(static=True)
     seed: jnp.ndarray  # an array leaf, so a new seed does not recompile
-    spectral_radius: float | None = eqx.field(static=True)
+    spectral_radius_hz: float | None = eqx.field(static=True)
     check_values: ClassVar[bool] = False
     window: int = eqx.field(static=True)
 
@@ -122,7 +124,7 @@ class TypicalitySolver(AbstractSolver):
         self,
         n_vectors: int | None = None,
         seed: int = 0,
-        spectral_radius: float | None = None,
+        spectral_radius_hz: float | None = None,
         window: int = 10,
     ):
         if n_vectors is not None and (
@@ -139,34 +141,34 @@ class TypicalitySolver(AbstractSolver):
             or seed_arr < 0
         ):
             raise ValueError(f"Argument `seed` must be a non-negative int, got {seed!r}.")
-        if spectral_radius is not None and not spectral_radius > 0:
+        if spectral_radius_hz is not None and not spectral_radius_hz > 0:
             raise ValueError(
-                f"Argument `spectral_radius` must be positive (rad/s), got {spectral_radius!r}."
+                f"Argument `spectral_radius_hz` must be positive (Hz), got {spectral_radius_hz!r}."
             )
         if isinstance(window, bool) or not isinstance(window, int) or window < 1:
             raise ValueError(f"Argument `window` must be a positive int, got {window!r}.")
         self.n_vectors = n_vectors
         self.seed = np.asarray(seed, dtype=np.uint32)
-        self.spectral_radius = None if spectral_radius is None else float(spectral_radius)
+        self.spectral_radius_hz = None if spectral_radius_hz is None else float(spectral_radius_hz)
         self.window = window
 
     def vectors_for(self, n_spins: int) -> int:
         return self.n_vectors or max(1, 2 ** max(0, 17 - n_spins))
 
     def prepare(self, chain: SpinChain, grid: TimeGrid) -> "TypicalitySolver":
-        if self.spectral_radius is not None:
+        if self.spectral_radius_hz is not None:
             return self
         if not (is_concrete(chain.offsets_hz) and is_concrete(chain.j_hz)):
             raise ValueError(
-                "TypicalitySolver needs `spectral_radius` (rad/s) when the chain's "
-                "parameters are traced (under jax.jit or jax.vmap); pass an upper bound "
-                "on |E| such as 2*pi*(sum|nu_i - mean nu| / 2 + 1.5 * sum|J|)."
+                "TypicalitySolver needs `spectral_radius_hz` when the chain's parameters "
+                "are traced (under jax.jit or jax.vmap); pass an upper bound on |E|/2pi in "
+                "Hz such as sum|nu_i - mean nu| / 2 + 1.5 * sum|J|."
             )
         # Rounded up to a grid of ratio 2^(1/4): chains of similar spread then share
         # one compilation, for about 10% more Chebyshev terms on average.
         bound = 1.02 * gershgorin_radius(chain) + 1e-6
         radius = 2.0 ** (np.ceil(4 * np.log2(bound)) / 4)
-        return dataclasses.replace(self, spectral_radius=float(radius))
+        return dataclasses.replace(self, spectral_radius_hz=float(radius) / (2 * np.pi))
 
     def observables(self, chain: SpinChain, grid: TimeGrid) -> Traces:
         n = chain.n_spins
@@ -174,7 +176,7 @@ class TypicalitySolver(AbstractSolver):
         dtype = chain.offsets_hz.dtype
         cdtype = jnp.result_type(dtype, jnp.complex64)
         r_vec = self.vectors_for(n)
-        radius = float(self.spectral_radius)
+        radius = 2 * np.pi * float(self.spectral_radius_hz)  # rad/s
         window = max(1, min(self.window, grid.n - 1))
         taus = np.arange(1, window + 1) * grid.dt
         order = chebyshev_order(radius * taus[-1])

@@ -83,8 +83,9 @@ def shard_path(folder: str | os.PathLike, i: int) -> Path:
 
 
 def _versions() -> dict:
-    from .. import __version__
+    from importlib.metadata import version
 
+    __version__ = version("bayesnmr")
     return {"bayesnmr": __version__, "jax": jax.__version__, "python": platform.python_version()}
 
 
@@ -117,13 +118,15 @@ def is_complete(folder: str | os.PathLike, spec: DataSpec, i: int) -> bool:
         return False
 
 
-def exact_traces(thetas, grid: TimeGrid, batch: int = 256, progress: bool = False) -> np.ndarray:
+def exact_traces(
+    thetas, grid: TimeGrid, batch: int = 256, progress_bar: bool = False
+) -> np.ndarray:
     """Exact `(n, 3, T)` traces of uniform-J chains `thetas` (shape `(n, N + 1)`)."""
     thetas = np.asarray(thetas)
     n = thetas.shape[1] - 1
     out = []
     for start in tqdm(
-        range(0, len(thetas), batch), disable=not progress, leave=False, unit="batch"
+        range(0, len(thetas), batch), disable=not progress_bar, leave=False, unit="batch"
     ):
         chunk = thetas[start : start + batch]
         pad = batch - len(chunk)
@@ -148,7 +151,6 @@ def write_shard(folder: str | os.PathLike, spec: DataSpec, i: int, batch: int = 
 
 
 def _dask_task(folder: str, spec: dict, i: int, batch: int) -> str:
-    jax.config.update("jax_enable_x64", True)
     return str(write_shard(folder, DataSpec.from_dict(spec), i, batch))
 
 
@@ -157,7 +159,7 @@ def generate_data(
     spec: DataSpec,
     shards=None,
     batch: int = 256,
-    progress: bool = True,
+    progress_bar: bool = True,
     scheduler: str | None = None,
 ) -> list[Path]:
     """Make the shards of `spec` in `folder` with the exact solver; resumable.
@@ -170,7 +172,7 @@ def generate_data(
     - `shards`: the shard indices to make (default: all). Give disjoint ranges to
       several processes or machines to share one job.
     - `batch`: trajectories per vmapped exact solve.
-    - `progress`: show a progress bar.
+    - `progress_bar`: show a progress bar.
     - `scheduler`: `None` to run here; `"local"` for a Dask `LocalCluster` on this
       machine; or a Dask scheduler address such as `"tcp://10.0.0.5:8786"`. Dask is an
       optional extra: `pip install 'bayesnmr[dask]'`.
@@ -191,7 +193,7 @@ def generate_data(
     bar = tqdm(
         total=len(indices),
         initial=len(indices) - len(todo),
-        disable=not progress,
+        disable=not progress_bar,
         unit="shard",
         desc="exact trajectories",
     )
@@ -206,13 +208,13 @@ def generate_data(
 
 
 def _run_dask(folder, spec, todo, batch, scheduler, bar):
-    from .._parallel import dask_client
+    from .._parallel import dask_client, with_precision
 
     with dask_client(scheduler) as client:
         from dask.distributed import as_completed
 
         futures = client.map(
-            _dask_task,
+            with_precision(_dask_task),
             [str(folder)] * len(todo),
             [spec.to_dict()] * len(todo),
             todo,

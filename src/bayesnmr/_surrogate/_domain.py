@@ -84,6 +84,20 @@ class Domain(eqx.Module):
                 out.append(f"{name} = {v:.4g} Hz is outside [{lo:g}, {hi:g}]")
         return out
 
+    def box_outside(self, lower, upper) -> list[str]:
+        """A description of every entry of the box `[lower, upper]` (offsets, then J) that
+        reaches outside this domain (empty if none); an entry with `lower == upper` is a
+        fixed value."""
+        lower, upper = np.asarray(lower, np.float64), np.asarray(upper, np.float64)
+        names = [f"offsets_hz[{i}]" for i in range(self.n_spins)] + ["j_hz"]
+        out = []
+        for name, a, b, lo, hi in zip(names, lower, upper, self.lower, self.upper, strict=True):
+            if a == b and not lo <= a <= hi:
+                out.append(f"fixed {name} = {a:.4g} Hz is outside [{lo:g}, {hi:g}]")
+            elif a != b and (a < lo or b > hi):
+                out.append(f"box {name} = [{a:g}, {b:g}] reaches outside [{lo:g}, {hi:g}]")
+        return out
+
     def to_dict(self) -> dict:
         off = [list(b) for b in self.offsets_hz] if self.per_spin else list(self.offsets_hz)
         return {"n_spins": self.n_spins, "offsets_hz": off, "j_hz": list(self.j_hz)}

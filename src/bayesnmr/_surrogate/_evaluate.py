@@ -14,10 +14,10 @@ OBSERVABLES = ("mx", "my", "iz1")
 def evaluate_surrogate(
     surrogate: Surrogate,
     n_samples: int = 1000,
-    seed: int = 12345,
+    seed: int = 0,
     thetas=None,
     traces=None,
-    progress: bool = False,
+    progress_bar: bool = False,
 ) -> dict:
     """Compare a surrogate with the exact solver on held-out parameters.
 
@@ -38,22 +38,22 @@ def evaluate_surrogate(
             f"Argument `surrogate` must be a Surrogate, got {type(surrogate).__name__}."
         )
     if thetas is None:
-        thetas, traces = held_out(surrogate, n_samples, seed, progress)
+        thetas, traces = held_out(surrogate, n_samples, seed, progress_bar)
     thetas = np.asarray(thetas)
     if traces is None:
-        traces = exact_traces(thetas, surrogate.grid, progress=progress)
+        traces = exact_traces(thetas, surrogate.grid, progress_bar=progress_bar)
     pred = _predict(surrogate.net, thetas.astype(np.float32))
     return accuracy_report(pred, np.asarray(traces))
 
 
-def held_out(surrogate: Surrogate, n_samples: int, seed: int, progress: bool = False):
+def held_out(surrogate: Surrogate, n_samples: int, seed: int, progress_bar: bool = False):
     """`n_samples` parameter vectors drawn uniformly from the surrogate's domain (with a
     seed stream no training data use) and their exact traces."""
     _check_n_samples(n_samples)
     rng = np.random.default_rng([seed, 999_983])
     lo, hi = surrogate.domain.lower, surrogate.domain.upper
     thetas = lo + (hi - lo) * rng.random((n_samples, lo.size))
-    return thetas, exact_traces(thetas, surrogate.grid, progress=progress)
+    return thetas, exact_traces(thetas, surrogate.grid, progress_bar=progress_bar)
 
 
 def _check_n_samples(n_samples) -> None:
@@ -118,46 +118,3 @@ def plot_stability(surrogate: Surrogate, theta, thetas=None, traces=None, title:
     axes[-1].set_xlabel("t (ms)")
     fig.tight_layout()
     return fig
-
-
-def surrogate_error(
-    surrogate: Surrogate,
-    priors=None,
-    n_samples: int = 500,
-    seed: int = 4242,
-    progress: bool = False,
-) -> np.ndarray:
-    """The surrogate's error as a noise level: the RMS of (surrogate $-$ exact) over
-    held-out parameters, per observable and time point.
-
-    Parameters are drawn uniformly from `priors`' boxes (fixed values stay fixed), or
-    from the surrogate's whole domain without `priors`, and solved exactly. Give the
-    result to inference as `model_error`: the likelihood's variance becomes
-    $\\sigma^2 + e(t)^2$, so a posterior stops trusting the surrogate beyond its accuracy.
-
-    **Returns:** an array of shape `(3, T)` (mx, my, iz1).
-    """
-    if not isinstance(surrogate, Surrogate):
-        raise ValueError(
-            f"Argument `surrogate` must be a Surrogate, got {type(surrogate).__name__}."
-        )
-    if priors is None:
-        thetas, traces = held_out(surrogate, n_samples, seed, progress)
-    else:
-        surrogate.check_prior_boxes(priors)
-        _check_n_samples(n_samples)
-        rng = np.random.default_rng([seed, 999_979])
-        n = priors.n_spins
-        if "offsets_hz" in priors.fixed:
-            nu = np.broadcast_to(np.asarray(priors.fixed["offsets_hz"], float), (n_samples, n))
-        else:
-            box = priors.offsets_hz
-            nu = box[:, 0] + (box[:, 1] - box[:, 0]) * rng.random((n_samples, n))
-        if "j_hz" in priors.fixed:
-            j = np.full(n_samples, float(np.asarray(priors.fixed["j_hz"])))
-        else:
-            j = priors.j_hz[0] + (priors.j_hz[1] - priors.j_hz[0]) * rng.random(n_samples)
-        thetas = np.concatenate([nu, j[:, None]], axis=1)
-        traces = exact_traces(thetas, surrogate.grid, progress=progress)
-    pred = _predict(surrogate.net, np.asarray(thetas, np.float32)).astype(np.float64)
-    return np.sqrt(np.mean((pred - np.asarray(traces)) ** 2, axis=0))

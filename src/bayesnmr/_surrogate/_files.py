@@ -41,8 +41,9 @@ def build_net(architecture: str, domain: Domain, grid: TimeGrid, width: int, dep
 
 def save_surrogate(path: str | os.PathLike, surrogate: Surrogate) -> Path:
     """Write `surrogate` to `path` atomically (a complete file or none)."""
-    from .. import __version__
+    from importlib.metadata import version
 
+    __version__ = version("bayesnmr")
     buf = io.BytesIO()
     eqx.tree_serialise_leaves(buf, surrogate.net)
     weights = buf.getvalue()

@@ -30,7 +30,7 @@ class Surrogate(AbstractSolver):
     parameter box (`domain`) it was trained on. Calls outside that box raise
     `ValueError`, or warn with `DomainWarning` after `.with_domain_check("warn")`;
     the check sees concrete parameters only, so under `jit` or inside NumPyro the
-    prior boxes are checked instead (`check_prior_boxes`).
+    parameter boxes are checked instead (`check_box`).
 
     **Attributes:** `net` (the Equinox network), `domain`, `grid`, `architecture`
     (`"eigen"`, `"mlp"`, or `"lines"` for a problem-local surrogate from
@@ -95,42 +95,19 @@ class Surrogate(AbstractSolver):
         if is_concrete(theta):
             self._report(self.domain.outside(theta), "the chain")
 
-    def check_prior_boxes(self, priors) -> None:
-        """Refuse priors that reach outside the training domain (used by inference)."""
-        if priors.per_bond:
+    def check_box(self, lower, upper, *, per_bond: bool = False) -> None:
+        """Refuse a parameter box that reaches outside the training domain."""
+        if per_bond:
             raise ValueError(
-                "This surrogate takes one coupling J for every bond; the priors have "
-                "per-bond couplings. Use one `j_hz` box, or `bn.ExactSolver()`."
+                "This surrogate takes one coupling J for every bond; the box has per-bond "
+                "couplings. Use one `j_hz` box, or `bn.ExactSolver()`."
             )
-        if priors.n_spins != self.n_spins:
+        if np.size(lower) != self.n_spins + 1:
             raise ValueError(
-                f"The priors are for {priors.n_spins} spins but the surrogate serves "
+                f"The box is for {np.size(lower) - 1} spins but the surrogate serves "
                 f"{self.n_spins}."
             )
-        problems = []
-        boxes = self.domain.offset_boxes
-        jlo, jhi = self.domain.j_hz
-        fixed = priors.fixed
-        if "offsets_hz" in fixed:
-            bad = self.domain.outside(np.r_[np.asarray(fixed["offsets_hz"]), jlo])
-            problems += [f"fixed {p}" for p in bad]
-        else:
-            for i, ((lo, hi), (olo, ohi)) in enumerate(zip(priors.offsets_hz, boxes, strict=True)):
-                if lo < olo or hi > ohi:
-                    problems.append(
-                        f"prior box offsets_hz[{i}] = [{lo:g}, {hi:g}] reaches outside "
-                        f"[{olo:g}, {ohi:g}]"
-                    )
-        if "j_hz" in fixed:
-            jv = float(np.asarray(fixed["j_hz"]))
-            if not jlo <= jv <= jhi:
-                problems.append(f"fixed j_hz = {jv:g} Hz is outside [{jlo:g}, {jhi:g}]")
-        elif priors.j_hz[0] < jlo or priors.j_hz[1] > jhi:
-            problems.append(
-                f"prior box j_hz = [{priors.j_hz[0]:g}, {priors.j_hz[1]:g}] reaches outside "
-                f"[{jlo:g}, {jhi:g}]"
-            )
-        self._report(problems, "the priors")
+        self._report(self.domain.box_outside(lower, upper), "the parameter box")
 
     def _report(self, problems: list[str], what: str) -> None:
         if not problems:

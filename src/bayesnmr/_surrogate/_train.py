@@ -120,7 +120,7 @@ def train_surrogate(
     data,
     config: TrainConfig = TrainConfig(),
     checkpoint: str | os.PathLike | None = None,
-    progress: bool = True,
+    progress_bar: bool = True,
     command: str | None = None,
     init=None,
 ) -> Surrogate:
@@ -133,7 +133,7 @@ def train_surrogate(
     - `checkpoint`: a file to save the state to after every validation (atomically);
       if it exists, training resumes from it. It must come from the same data and
       config.
-    - `progress`: show a progress bar with the losses.
+    - `progress_bar`: show a progress bar with the losses.
     - `command`: how the training was launched, recorded in the metadata.
     - `init`: a `Surrogate` (or its file) to start from instead of random weights, to
       train a model further; its architecture, width, depth, domain and grid must match.
@@ -191,7 +191,7 @@ def train_surrogate(
             range(state["step"], n_steps),
             initial=state["step"],
             total=n_steps,
-            disable=not progress,
+            disable=not progress_bar,
             desc=f"train {config.architecture} ({stage})",
         )
         for step in bar:

@@ -1,0 +1,123 @@
+"""The `bayesnmr` commands that simulate, fit and sample."""
+
+import argparse
+from pathlib import Path
+
+from ._cli_args import _parse_floats
+
+
+def _priors_for(data, args):
+    """Boxes around `--offsets` if given, else what the data alone allow."""
+    import bayesnmr as bn
+
+    j_range = _parse_floats(args.j_range, "j-range")
+    if not args.offsets:
+        if args.known_offsets:
+            raise ValueError("`--known-offsets` needs `--offsets`.")
+        return bn.Priors.from_data(data, j_hz=j_range)
+    guess = _parse_floats(args.offsets, "offsets")
+    if len(guess) != data.n_spins:
+        raise ValueError(
+            f"`--offsets` gives {len(guess)} values but the data are for {data.n_spins} spins."
+        )
+    fixed = {"offsets_hz": guess} if args.known_offsets else {}
+    return bn.Priors.around(guess, args.width, j_hz=j_range, fixed=fixed)
+
+
+def _print_fit(result) -> None:
+    names = result.names
+    err = result.stderr if result.stderr is not None else [float("nan")] * len(names)
+    values = list(result.offsets_hz) + list(result.j_hz.reshape(-1))
+    picked = {n: v for n, v in zip(_all_names(result), values, strict=True)}
+    for n, e in zip(names, err, strict=True):
+        print(f"  {n:>14} = {picked[n]:10.4f} +- {e:.4f} Hz  (Laplace)")
+    how = (
+        f"{result.n_steps} L-BFGS steps in {result.seconds:.2f} s"
+        if result.n_steps
+        else f"global search, {result.n_starts} descents, {result.seconds:.1f} s"
+    )
+    print(f"  noise sigma ~ {result.sigma:.4g}; {how}")
+    if len(result.modes) > 1:
+        print(f"  {len(result.modes)} competing solutions (Laplace probabilities):")
+        for line in result.describe().splitlines():
+            print(f"    {line}")
+
+
+def _all_names(result):
+    n = len(result.offsets_hz)
+    j = result.j_hz.reshape(-1)
+    return [f"offsets_hz[{i}]" for i in range(n)] + (
+        ["j_hz"] if result.j_hz.ndim == 0 else [f"j_hz[{i}]" for i in range(j.size)]
+    )
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    import bayesnmr as bn
+
+    offsets = _parse_floats(args.offsets, "offsets")
+    j = _parse_floats(args.j, "j")
+    chain = bn.SpinChain(offsets, j[0] if len(j) == 1 else j, t2_s=args.t2)
+    grid = bn.TimeGrid(args.n, args.dt)
+    data = bn.synthesize(chain, grid, args.sigma, args.seed, observe_iz1=not args.no_iz1)
+    path = bn.save_dataset(data, args.out)
+    print(f"Wrote {path}: {chain.n_spins} spins, {grid.n} points, sigma = {args.sigma}")
+    return 0
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    import bayesnmr as bn
+
+    data = bn.load_dataset(args.data, n_spins=args.n_spins)
+    priors = _priors_for(data, args)
+    result = bn.fit(data, priors, n_starts=args.starts, steps=args.steps, seed=args.seed)
+    if not args.offsets:
+        print(f"Searched every order of {data.n_spins} spins, offsets in the spectral window.")
+    print(f"Fit of {args.data} ({data.n_spins} spins):")
+    _print_fit(result)
+    if data.truth:
+        print(f"  truth: offsets {data.truth['offsets_hz']}, J {data.truth['j_hz']}")
+    return 0
+
+
+def _sample_and_report(data, priors, args, out: Path, prefix: str = "", **kwargs) -> None:
+    """NUTS (from the global fit unless `init` is passed), the ArviZ summary and
+    diagnostics, the posterior file and figures."""
+    import bayesnmr as bn
+
+    from ._inference._diagnose import correction_report, format_summary
+    from ._io import save_figure
+
+    dt = bn.sample_posterior(
+        data,
+        priors,
+        sampler=bn.NUTS(chains=args.chains, warmup=args.warmup, draws=args.draws),
+        seed=getattr(args, "seed", 0),
+        **kwargs,
+    )
+    summary, problems = bn.diagnose(dt, warn=False)
+    print(format_summary(summary))
+    for line in correction_report(dt):
+        print(line)
+    for p in problems:
+        print(f"WARNING: {p}")
+    print(f"Wrote {bn.save_posterior(dt, out / f'{prefix}posterior.nc')}")
+    paths = bn.plot_posterior(dt, out, truth=data.truth, prefix=prefix)
+    paths.append(save_figure(bn.plot_predictive(dt, data), out / f"{prefix}predictive.png"))
+    print("Wrote " + ", ".join(str(p) for p in paths))
+    return dt
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    import bayesnmr as bn
+
+    data = bn.load_dataset(args.data, n_spins=args.n_spins)
+    priors = _priors_for(data, args)
+    if args.solver == "exact":
+        solver = None
+    elif args.solver == "local":
+        solver = "local"
+    else:
+        solver = bn.load_surrogate(args.solver)
+    correct = False if args.no_correct else None
+    _sample_and_report(data, priors, args, Path(args.out), solver=solver, correct=correct)
+    return 0
