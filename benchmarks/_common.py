@@ -42,6 +42,13 @@ def machine() -> dict:
     }
 
 
+def stamp() -> dict:
+    """What every row of a results file records: the commit and the date it was measured
+    on (the machine is in the file's `machine`), so that re-measuring some rows does not
+    restamp the others."""
+    return {"commit": commit(), "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
 def commit() -> str:
     """The git commit of the working tree, with `+dirty` if it has uncommitted changes."""
     try:

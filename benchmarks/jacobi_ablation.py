@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, write_json  # noqa: E402
+from _common import machine, stamp, write_json  # noqa: E402
 
 
 def main(args) -> dict:
@@ -89,7 +89,7 @@ def main(args) -> dict:
                     "median": float(np.median(err[:, i])),
                     "p95": float(np.percentile(err[:, i], 95)),
                 }
-            results["rows"].append(row)
+            results["rows"].append(row | stamp())
             print(
                 name,
                 start,

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, write_json  # noqa: E402
+from _common import machine, stamp, write_json  # noqa: E402
 
 
 def rss_mib() -> float:
@@ -94,7 +94,7 @@ def main(args) -> dict:
         fit_seconds = time.perf_counter() - t0
         dt = bn.sample_posterior(data, init=start, **settings)
         total = time.perf_counter() - t0
-        results["runs"]["plain"] = describe(dt, total, fit_seconds=fit_seconds)
+        results["runs"]["plain"] = describe(dt, total, fit_seconds=fit_seconds) | stamp()
         print("plain", {k: v for k, v in results["runs"]["plain"].items() if k[:2] != "me"})
         for name, solver in (("exact", None), ("surrogate", bn.load_surrogate("chain4"))):
             t0 = time.perf_counter()
@@ -102,7 +102,8 @@ def main(args) -> dict:
             fit_seconds = time.perf_counter() - t0
             t0 = time.perf_counter()
             dt = bn.sample_posterior(data, priors, solver=solver, init=start, **settings)
-            results["runs"][name] = describe(dt, time.perf_counter() - t0, fit_seconds=fit_seconds)
+            seconds = time.perf_counter() - t0
+            results["runs"][name] = describe(dt, seconds, fit_seconds=fit_seconds) | stamp()
             print(name, {k: v for k, v in results["runs"][name].items() if k[:2] != "me"})
         surrogate, exact = results["runs"]["surrogate"], results["runs"]["exact"]
         results["exact_over_surrogate_seconds"] = exact["seconds"] / surrogate["seconds"]

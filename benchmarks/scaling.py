@@ -30,7 +30,7 @@ for jitted methods). A method stops at the first N whose run exceeds `--limit` s
 
 Writes `scaling.json` and `scaling.png` into `--out`.
 
-    uv run python benchmarks/scaling.py            # the full run (about 10 minutes)
+    uv run python benchmarks/scaling.py            # the full run (~30 min on 2 cores)
     uv run python benchmarks/scaling.py --max-n 16 --exact-limit 1500   # + N = 15, 16
     uv run python benchmarks/scaling.py --quick    # N <= 4, one repeat: a smoke test
 """
@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, median_time, run_worker, write_json  # noqa: E402
+from _common import machine, median_time, run_worker, stamp, write_json  # noqa: E402
 
 GRID_N, GRID_DT = 300, 1e-3
 
@@ -354,7 +354,7 @@ def main(args) -> dict:
             return worker(method, n, repeats)
         return run_worker(script, [method, str(n), str(repeats)], timeout)
 
-    runs = [measure("baseline", 1, args.limit * 4)]
+    runs = [measure("baseline", 1, args.limit * 4) | stamp()]
     for method, ns in plan.items():
         for n in ns:
             timeout = {
@@ -364,6 +364,7 @@ def main(args) -> dict:
             res = measure(method, n, timeout)
             res.setdefault("method", method)
             res.setdefault("n", n)
+            res |= stamp()
             runs.append(res)
             print(json.dumps(res), flush=True)
             limit = {"typicality": args.typicality_limit, "exact": args.exact_limit}.get(
@@ -372,7 +373,7 @@ def main(args) -> dict:
             if "error" in res or res["seconds"] > limit:
                 break
     if batch:
-        res = measure("exact_batch", 4 if args.quick else 8, args.limit * 10)
+        res = measure("exact_batch", 4 if args.quick else 8, args.limit * 10) | stamp()
         runs.append(res)
         print(json.dumps(res), flush=True)
     out = Path(args.out)

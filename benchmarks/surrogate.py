@@ -24,7 +24,7 @@ Method:
 Writes `surrogate.json`, `surrogate_stability.png` (N = 4) and
 `surrogate_stability_n8.png` into `--out`.
 
-    uv run python benchmarks/surrogate.py            # the full run (about 10 minutes)
+    uv run python benchmarks/surrogate.py            # the full run (~15 min on 2 cores)
     uv run python benchmarks/surrogate.py --quick    # a smoke test (tiny models, seconds)
 """
 
@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, median_time, write_json  # noqa: E402
+from _common import machine, median_time, stamp, write_json  # noqa: E402
 
 
 def timing(sur, n_spins: int, repeats: int, batch: int) -> dict:
@@ -135,7 +135,7 @@ def main(args) -> dict:
         report["speedup_single"] = (
             report["speed_exact"]["single_seconds"] / report["speed"]["single_seconds"]
         )
-        results["models"][name] = report
+        results["models"][name] = report | stamp()
         print(name, {k: report[k] for k in ("mx", "my", "iz1", "stability", "speedup_single")})
         if name in ("chain4", "chain8"):
             fig = bn.plot_stability(sur, thetas[0], thetas, traces)

@@ -1,6 +1,23 @@
 import jax
 import numpy as np
 import pytest
+from jaxtyping import install_import_hook
+
+# Runtime checking of the jaxtyping annotations (shapes and dtypes) of the modules that
+# carry them, for the whole test run. The public constructors that validate user input
+# themselves (TimeGrid, simulate, the solvers) are left to their own checks, so the
+# bad-input tests still see the ValueError that names the argument and the fix.
+with install_import_hook(
+    [
+        "bayesnmr._physics._spectral",
+        "bayesnmr._physics._system",
+        "bayesnmr._physics._traces",
+        "bayesnmr._surrogate._nets",
+        "bayesnmr._surrogate._local",
+    ],
+    "beartype.beartype",
+):
+    import bayesnmr  # noqa: F401  (imported here, under the hook)
 
 # Physics accuracy needs float64: an explicit choice of the tests, not of the package.
 jax.config.update("jax_enable_x64", True)

@@ -61,7 +61,7 @@ def test_unknown_solver(solver):
 
 
 def test_wrong_system_and_grid_types():
-    with pytest.raises(ValueError, match="`system` must be a `bn.SpinChain`"):
+    with pytest.raises(ValueError, match="`chain` must be a `bn.SpinChain`"):
         bn.simulate([1.0, 2.0], GRID)
     with pytest.raises(ValueError, match="`grid` must be a `bn.TimeGrid`"):
         bn.simulate(bn.SpinChain([1.0]), np.arange(10))
@@ -175,3 +175,14 @@ def test_offsets_beyond_nyquist_warn():
     with pytest.warns(UserWarning, match="Nyquist"):
         bn.simulate_batch(np.array([[0.0, 10.0], [0.0, -600.0]]), 5.0, GRID)
     bn.simulate(bn.SpinChain([0.0, 499.0], 5.0), GRID)  # inside the window: silent
+
+
+def test_the_test_run_checks_jaxtyping_annotations():
+    # conftest.py installs jaxtyping's import hook: a wrong shape is caught at the call.
+    import jax.numpy as jnp
+    from jaxtyping import TypeCheckError
+
+    from bayesnmr._physics._spectral import eigh_centred
+
+    with pytest.raises(TypeCheckError):
+        eigh_centred(jnp.zeros((3, 4)))  # annotated Float[Array, "d d"]

@@ -1,0 +1,148 @@
+"""The figures quoted in README.md and docs/ are the figures in the benchmark JSONs.
+
+Each entry renders a sentence of the docs from its JSON; the rendered text must appear
+in the document as written. A re-run benchmark that changes a number therefore fails
+here until the docs quote the new one. Add an entry for every figure you quote.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _json(name: str) -> dict:
+    return json.loads((RESULTS / name).read_text())
+
+
+def _runs(method: str, **where) -> list[dict]:
+    return [
+        r
+        for r in _json("scaling.json")["runs"]
+        if r.get("method") == method and all(r.get(k) == v for k, v in where.items())
+    ]
+
+
+def _one(method: str, **where) -> dict:
+    (row,) = _runs(method, **where)
+    return row
+
+
+def _sci(x: float) -> str:
+    """1.6e-7 as the docs write it: 1.6 × 10⁻⁷."""
+    mantissa, exponent = f"{x:.1e}".split("e")
+    sup = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+    return f"{mantissa} × 10{str(int(exponent)).translate(sup)}"
+
+
+def _batch() -> dict:
+    return _one("exact_batch", n=8)
+
+
+def _f32_errors(ns) -> list[float]:
+    return [r["max_error_vs_exact"] for r in _runs("exact_f32") if r["n"] in ns]
+
+
+def _qutip_worst() -> dict:
+    return max(
+        (r for r in _runs("qutip") if "max_error_vs_exact" in r),
+        key=lambda r: r["max_error_vs_exact"],
+    )
+
+
+def _fit(n: str) -> dict:
+    return _json("fit_success.json")["summary"][n]
+
+
+FIGURES = [
+    (
+        "README.md",
+        lambda: "for {:.2f}x the batch throughput".format(
+            _batch()["float32_trajectories_per_second"] / _batch()["trajectories_per_second"]
+        ),
+    ),
+    (
+        "README.md",
+        lambda: "(N = 16: {:.0f} min, {:.1f} GiB on 2 cores)".format(
+            _one("exact", n=16)["seconds"] / 60, _one("exact", n=16)["peak_rss_mib"] / 1024
+        ),
+    ),
+    (
+        "docs/solvers.md",
+        lambda: (
+            "(N = 8: {:.2f}× the float64 `simulate_batch` throughput, {:.0f} against\n"
+            "{:.0f} trajectories/s)".format(
+                _batch()["float32_trajectories_per_second"] / _batch()["trajectories_per_second"],
+                _batch()["float32_trajectories_per_second"],
+                _batch()["trajectories_per_second"],
+            )
+        ),
+    ),
+    (
+        "docs/solvers.md",
+        lambda: "(N = 12: {:.0f} %, {:.3f} against {:.3f} s)".format(
+            100 * (1 - _one("exact_f32", n=12)["seconds"] / _one("exact", n=12)["seconds"]),
+            _one("exact_f32", n=12)["seconds"],
+            _one("exact", n=12)["seconds"],
+        ),
+    ),
+    (
+        "docs/solvers.md",
+        lambda: "the float64 solver by {}–{} at N = 8–13 and {} at N = 14".format(
+            _sci(min(_f32_errors(range(8, 14)))).split(" ×")[0],
+            _sci(max(_f32_errors(range(8, 14)))),
+            _sci(_f32_errors([14])[0]),
+        ),
+    ),
+    (
+        "docs/benchmarks.md",
+        lambda: "(at most {}, at N = {})".format(
+            _sci(_qutip_worst()["max_error_vs_exact"]), _qutip_worst()["n"]
+        ),
+    ),
+    (
+        "docs/benchmarks.md",
+        lambda: "| 4 | {problems} | {truth} | {identifiability} | {failure} | {rate:.0f} % ".format(
+            problems=_fit("4")["problems"],
+            truth=_fit("4")["counts"]["truth"],
+            identifiability=_fit("4")["counts"]["identifiability"],
+            failure=_fit("4")["counts"]["search failure"],
+            rate=100 * _fit("4")["success_rate"],
+        ),
+    ),
+    (
+        "docs/benchmarks.md",
+        lambda: "| {:.1f} s (≤ 30 s: met) | {:.1f} s |".format(
+            _fit("4")["median_seconds"], _fit("4")["p90_seconds"]
+        ),
+    ),
+    (
+        "docs/benchmarks.md",
+        lambda: (
+            "| `plain`: `sample_posterior(data)` | {:.1f} s, its compilation included "
+            "({:.1f} s with the fit) | {:.1f} s".format(
+                (r := _json("nuts.json")["runs"]["plain"])["seconds"] - r["fit_seconds"],
+                r["seconds"],
+                r["fit_seconds"],
+            )
+        ),
+    ),
+    (
+        "docs/benchmarks.md",
+        lambda: "resident memory went from {:,.1f} MiB after the first call to {:,.1f} MiB".format(
+            _json("nuts.json")["memory"]["rss_mib"][0], _json("nuts.json")["memory"]["rss_mib"][-1]
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "doc, render", FIGURES, ids=[f"{d}:{i}" for i, (d, _) in enumerate(FIGURES)]
+)
+def test_quoted_figure_is_the_json_figure(doc, render):
+    text = (ROOT / doc).read_text()
+    want = render()
+    assert want in text, f"{doc} should quote, from its JSON: {want!r}"
