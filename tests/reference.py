@@ -16,7 +16,8 @@ def op(single, site, n):
     return out
 
 
-def dense_traces(offsets, j_bonds, times):
+def dense_hamiltonian(offsets, j_bonds):
+    """H (rad/s) of a chain as a full 2^N matrix."""
     n = len(offsets)
     ix = [op(SX, i, n) for i in range(n)]
     iy = [op(SY, i, n) for i in range(n)]
@@ -24,7 +25,15 @@ def dense_traces(offsets, j_bonds, times):
     h = sum(2 * np.pi * offsets[i] * iz[i] for i in range(n))
     for b in range(n - 1):
         h = h + 2 * np.pi * j_bonds[b] * (ix[b] @ ix[b + 1] + iy[b] @ iy[b + 1] + iz[b] @ iz[b + 1])
-    e, v = np.linalg.eigh(h)
+    return h
+
+
+def dense_traces(offsets, j_bonds, times):
+    n = len(offsets)
+    ix = [op(SX, i, n) for i in range(n)]
+    iy = [op(SY, i, n) for i in range(n)]
+    iz = [op(SZ, i, n) for i in range(n)]
+    e, v = np.linalg.eigh(dense_hamiltonian(offsets, j_bonds))
     fx = sum(ix)
     fp = sum(ix) + 1j * sum(iy)
     out = {"mx": [], "my": [], "iz1": []}

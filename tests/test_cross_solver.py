@@ -83,11 +83,13 @@ def test_exact_vs_dense_on_a_long_grid(rng):
 
 @pytest.mark.parametrize("n", [15, 16, 17, 97, 300, 301, 1024])
 def test_factorised_phase_table_is_the_direct_one(rng, n):
+    import jax.numpy as jnp
+
     from bayesnmr._physics._spectral import phase_table
 
     lam = rng.uniform(-2 * np.pi * 3000, 2 * np.pi * 3000, 40)
     times = np.arange(n) * 7e-4
-    cos, sin = phase_table(lam, times)
+    cos, sin = phase_table(jnp.asarray(lam), times)
     assert cos.shape == sin.shape == (40, n)
     x = lam[:, None] * times[None, :]
     # The angles reach 1.4e4 rad, whose own rounding is ~2e-12; the table adds a few ulp.
@@ -178,15 +180,23 @@ def test_streamed_panels_and_float32(rng):
         assert 0 < np.abs(a - c).max() < 1e-6 * scale
 
 
-def test_numpy_sector_blocks_are_the_jax_ones(rng):
-    from bayesnmr._physics._exact import sector_hamiltonian
-    from bayesnmr._physics._streamed import sector_hamiltonian_np
+def test_sector_blocks_hold_the_dense_spectrum(rng):
+    # The blocks (as JAX arrays for the jitted path, as NumPy arrays for the streamed one)
+    # together have the eigenvalues of the full 2^N Hamiltonian built from Pauli matrices.
+    import jax.numpy as jnp
+
+    from bayesnmr._physics._sectors import sector_hamiltonian
+
+    from reference import dense_hamiltonian
 
     chain = random_chain(rng, 6, per_bond=True)
-    for k in range(7):
+    nu, j = np.asarray(chain.offsets_hz), np.asarray(chain.bond_j_hz)
+    dense = np.linalg.eigvalsh(dense_hamiltonian(nu, j))
+    for xp in (np, jnp):
+        blocks = [
+            np.asarray(sector_hamiltonian(xp.asarray(nu), xp.asarray(j), k, xp=xp))
+            for k in range(7)
+        ]
         np.testing.assert_allclose(
-            sector_hamiltonian_np(np.asarray(chain.offsets_hz), np.asarray(chain.bond_j_hz), k),
-            sector_hamiltonian(chain, k),
-            rtol=1e-14,
-            atol=1e-9,
+            np.sort(np.concatenate([np.linalg.eigvalsh(b) for b in blocks])), dense, atol=1e-9
         )

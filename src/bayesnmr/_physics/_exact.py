@@ -10,7 +10,8 @@ import numpy as np
 
 from .._checks import is_concrete
 from ._grid import TimeGrid
-from ._sectors import raising_index, sectors
+from ._sectors import fid_norm, iz1_amplitudes, iz1_norm, raising_amplitudes, raising_index, sectors
+from ._sectors import sector_hamiltonian as _sector_hamiltonian
 from ._solver import AbstractSolver
 from ._spectral import make_spectral_observable
 from ._streamed import streamed_sums
@@ -20,16 +21,7 @@ from ._traces import Traces
 
 def sector_hamiltonian(chain: SpinChain, k: int) -> jnp.ndarray:
     r"""The block of $H$ (rad/s) in the sector with $k$ spins down, dense `(d_k, d_k)`."""
-    sec = sectors(chain.n_spins)[k]
-    nu, j = chain.offsets_hz, chain.bond_j_hz
-    z = jnp.asarray(sec.z, dtype=nu.dtype)
-    diag = 2 * jnp.pi * (nu @ z)
-    if chain.n_spins > 1:
-        diag = diag + 2 * jnp.pi * (j @ (z[:-1] * z[1:]))
-    h = jnp.diag(diag)
-    if sec.flip_rows.size:
-        h = h.at[sec.flip_rows, sec.flip_cols].add(jnp.pi * j[sec.flip_bond])
-    return h
+    return _sector_hamiltonian(chain.offsets_hz, chain.bond_j_hz, k)
 
 
 def estimate_cost(n_spins: int, n_times: int) -> tuple[float, float]:
@@ -126,9 +118,9 @@ class ExactSolver(AbstractSolver):
 
 def _normalised(n: int, grid: TimeGrid, fid_re, fid_im, iz1) -> Traces:
     return Traces(
-        mx=fid_re / (n * 2.0 ** (n - 1)),
-        my=fid_im / (n * 2.0 ** (n - 1)),
-        iz1=iz1 * (4.0 / 2.0**n),
+        mx=fid_re / fid_norm(n),
+        my=fid_im / fid_norm(n),
+        iz1=iz1 / iz1_norm(n),
         grid=grid,
     )
 
@@ -138,32 +130,6 @@ def _observables(n: int, grid: TimeGrid, time_dtype: str | None = None):
     r"""The FID (transitions from sector k + 1 to sector k through $F_+$) and iz1 (pairs
     of states within each sector, through the diagonal $I_{1z}$), sharing one `eigh` of
     every block."""
-    fid = [(k, k + 1, _raising_amplitudes(raising_index(n, k))) for k in range(n)]
-    iz1 = [(k, k, _iz1_amplitudes(sectors(n)[k].z[0])) for k in range(n + 1)]
+    fid = [(k, k + 1, raising_amplitudes(raising_index(n, k))) for k in range(n)]
+    iz1 = [(k, k, iz1_amplitudes(sectors(n)[k].z[0])) for k in range(n + 1)]
     return make_spectral_observable([fid, iz1], grid.times, time_dtype)
-
-
-def _raising_amplitudes(table: np.ndarray):
-    r"""$A = V_p^\top F_+ V_q$, with $F_+ V_q$ gathered from the rows of $V_q$."""
-
-    def amplitudes(vp, vq):
-        fv = vq[table[:, 0]]
-        for c in range(1, table.shape[1]):
-            fv = fv + vq[table[:, c]]
-        return vp.T @ fv
-
-    return amplitudes
-
-
-def _iz1_amplitudes(z1: np.ndarray):
-    r"""$B = V^\top I_{1z} V = V_\uparrow^\top V_\uparrow - \tfrac12$, since $V^\top V = 1$.
-
-    Only the rows with spin 1 up enter, which halves the cost of the product.
-    """
-    up = np.flatnonzero(z1 > 0)
-
-    def amplitudes(vp, vq):
-        v_up = vp[up]
-        return v_up.T @ v_up - 0.5 * jnp.eye(vp.shape[1], dtype=vp.dtype)
-
-    return amplitudes

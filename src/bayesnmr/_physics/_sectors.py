@@ -8,6 +8,7 @@ the structure of a chain depends on $N$ only, and the parameters enter later as 
 
 import functools
 
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -77,3 +78,59 @@ def raising_index(n_spins: int, k: int) -> np.ndarray:
         dtype=np.int32,
     )
     return table.reshape(lo.dim, n_spins - k)
+
+
+def sector_hamiltonian(offsets_hz, bond_j_hz, k: int, xp=jnp):
+    r"""The block of $H$ (rad/s) with `k` spins down, dense `(d_k, d_k)`: with `xp=jnp` a
+    JAX array (traceable), with `xp=np` a NumPy one (the eager path of long chains)."""
+    n = len(offsets_hz)
+    sec = sectors(n)[k]
+    z = xp.asarray(sec.z, dtype=offsets_hz.dtype)
+    diag = 2 * np.pi * (offsets_hz @ z)
+    if n > 1:
+        diag = diag + 2 * np.pi * (bond_j_hz @ (z[:-1] * z[1:]))
+    h = xp.diag(diag)
+    if sec.flip_rows.size:
+        flips = np.pi * bond_j_hz[sec.flip_bond]
+        if xp is np:
+            np.add.at(h, (sec.flip_rows, sec.flip_cols), flips)
+        else:
+            h = h.at[sec.flip_rows, sec.flip_cols].add(flips)
+    return h
+
+
+def fid_norm(n_spins: int) -> float:
+    r"""$\mathrm{Tr}[F_+ F_-]$ over the spectral sums' convention: the FID's normaliser."""
+    return n_spins * 2.0 ** (n_spins - 1)
+
+
+def iz1_norm(n_spins: int) -> float:
+    r"""$\mathrm{Tr}[I_{1z}^2] = 2^N / 4$: the local polarisation's normaliser."""
+    return 2.0**n_spins / 4.0
+
+
+def raising_amplitudes(table: np.ndarray):
+    r"""$A = V_p^\top F_+ V_q$, with $F_+ V_q$ gathered from the rows of $V_q$ (`table`:
+    `raising_index(N, k)`)."""
+
+    def amplitudes(vp, vq):
+        fv = vq[table[:, 0]]
+        for c in range(1, table.shape[1]):
+            fv = fv + vq[table[:, c]]
+        return vp.T @ fv
+
+    return amplitudes
+
+
+def iz1_amplitudes(z1: np.ndarray):
+    r"""$B = V^\top I_{1z} V = V_\uparrow^\top V_\uparrow - \tfrac12$, since $V^\top V = 1$.
+
+    Only the rows with spin 1 up enter, which halves the cost of the product.
+    """
+    up = np.flatnonzero(z1 > 0)
+
+    def amplitudes(vp, vq):
+        v_up = vp[up]
+        return v_up.T @ v_up - 0.5 * jnp.eye(vp.shape[1], dtype=vp.dtype)
+
+    return amplitudes

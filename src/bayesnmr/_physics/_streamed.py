@@ -13,19 +13,8 @@ import numpy as np
 import scipy.linalg
 from tqdm.auto import tqdm
 
-from ._sectors import raising_index, sectors
-
-
-def sector_hamiltonian_np(offsets_hz: np.ndarray, bond_j_hz: np.ndarray, k: int) -> np.ndarray:
-    """The block of $H$ (rad/s) with `k` spins down, as a NumPy array (cf. `_exact.py`)."""
-    n = len(offsets_hz)
-    sec = sectors(n)[k]
-    diag = 2 * np.pi * (offsets_hz @ sec.z)
-    if n > 1:
-        diag += 2 * np.pi * (bond_j_hz @ (sec.z[:-1] * sec.z[1:]))
-    h = np.diag(diag)
-    np.add.at(h, (sec.flip_rows, sec.flip_cols), np.pi * bond_j_hz[sec.flip_bond])
-    return h
+from ._sectors import raising_index, sector_hamiltonian, sectors
+from ._spectral import reduce_angles
 
 
 def _eigh(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -41,9 +30,7 @@ def _eigh(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _table(lam: np.ndarray, times: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
-    x = np.outer(lam, times)
-    if dtype != np.float64:
-        x = (x - 2 * np.pi * np.round(x / (2 * np.pi))).astype(dtype)
+    x = reduce_angles(np.outer(lam, times), dtype, xp=np)
     return np.cos(x), np.sin(x)
 
 
@@ -77,7 +64,7 @@ def streamed_sums(
     # tqdm's disable=None: a bar on a terminal only.
     disable = None if progress_bar is None else not progress_bar
     for k in tqdm(range(n, -1, -1), desc="sectors", leave=False, disable=disable):
-        lam, vec = _eigh(sector_hamiltonian_np(offsets_hz, bond_j_hz, k))
+        lam, vec = _eigh(sector_hamiltonian(offsets_hz, bond_j_hz, k, xp=np))
         cos, sin = _table(lam, times, dtype)
         up = np.flatnonzero(sectors(n)[k].z[0] > 0)
         v_up = vec[up]

@@ -11,6 +11,7 @@ import scipy.special
 
 from .._checks import is_concrete
 from ._grid import TimeGrid
+from ._sectors import fid_norm, iz1_norm
 from ._solver import AbstractSolver
 from ._system import SpinChain
 from ._traces import Traces
@@ -261,9 +262,9 @@ class TypicalitySolver(AbstractSolver):
         # Ratio estimators: divide by the same vectors' estimate of the normalising trace
         # (Tr[F_+ F_-] and Tr[I_1z^2]), so M+(0) = iz1(0) = 1 exactly and the errors that
         # the vectors' norms share with the signal cancel.
-        u_fid = fid / (n * 2.0 ** (n - 1))
+        u_fid = fid / fid_norm(n)
         v_fid = u_fid[0].real  # (R,), mean 1
-        u_iz = iz / (dim / 4.0)
+        u_iz = iz / iz1_norm(n)
         v_iz = u_iz[0]
         t = jnp.asarray(grid.times, dtype)
         phase = jnp.exp(1j * 2 * jnp.pi * mean_nu * t)
@@ -277,7 +278,7 @@ class TypicalitySolver(AbstractSolver):
             my_err = jnp.std(res_fid.imag, axis=1, ddof=1) / np.sqrt(r_vec)
             iz_err = jnp.std(res_iz, axis=1, ddof=1) / np.sqrt(r_vec)
         else:
-            scale = np.sqrt(2 * r_vec) * (n * 2.0 ** (n - 1))
+            scale = np.sqrt(2 * r_vec) * fid_norm(n)
             mx_err = my_err = jnp.sqrt(jnp.mean(var_fid, axis=1)) / scale
             iz_err = jnp.full_like(iz1, 1.0 / np.sqrt(dim * r_vec))
         return Traces(

@@ -26,9 +26,16 @@ import numpy as np
 from jaxtyping import Array, Float
 from tqdm.auto import tqdm
 
-from .._physics._exact import _iz1_amplitudes, _raising_amplitudes, sector_hamiltonian
+from .._physics._exact import sector_hamiltonian
 from .._physics._grid import TimeGrid
-from .._physics._sectors import raising_index, sectors
+from .._physics._sectors import (
+    fid_norm,
+    iz1_amplitudes,
+    iz1_norm,
+    raising_amplitudes,
+    raising_index,
+    sectors,
+)
 from .._physics._spectral import phase_table
 from .._physics._system import SpinChain
 from ._domain import Domain
@@ -90,8 +97,8 @@ class LineNet(eqx.Module):
         ff, fw, fi, wi = self.lines(theta.astype(self.centre.dtype))
         mx, my = line_sum(ff, fw, self.grid)
         iz1, _ = line_sum(fi, wi, self.grid)
-        norm = n * 2.0 ** (n - 1)
-        return jnp.stack([mx / norm, my / norm, iz1 * (4.0 / 2.0**n)]).astype(theta.dtype)
+        out = jnp.stack([mx / fid_norm(n), my / fid_norm(n), iz1 / iz1_norm(n)])
+        return out.astype(theta.dtype)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
@@ -157,11 +164,11 @@ def _match(v_ref: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 def _amplitudes(n: int, eig) -> tuple[list, list]:
     fid = [
-        np.asarray(_raising_amplitudes(raising_index(n, k))(eig[k][1], eig[k + 1][1]))
+        np.asarray(raising_amplitudes(raising_index(n, k))(eig[k][1], eig[k + 1][1]))
         for k in range(n)
     ]
     iz1 = [
-        np.asarray(_iz1_amplitudes(sectors(n)[k].z[0])(eig[k][1], eig[k][1])) for k in range(n + 1)
+        np.asarray(iz1_amplitudes(sectors(n)[k].z[0])(eig[k][1], eig[k][1])) for k in range(n + 1)
     ]
     return fid, iz1
 
@@ -272,7 +279,7 @@ def fit_line_net(
         # The largest misfit of the quadratics at the training points: frequencies in Hz
         # (the phase error grows as 2 pi t times it), weights as a share of mx(0) = 1.
         "max_frequency_residual_hz": max(residual[0], residual[2]) / (2 * np.pi),
-        "max_weight_residual": residual[1] / (n * 2.0 ** (n - 1)),
+        "max_weight_residual": residual[1] / fid_norm(n),
     }
     return net, record
 

@@ -12,9 +12,16 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from .._physics._exact import _iz1_amplitudes, _raising_amplitudes, sector_hamiltonian
+from .._physics._exact import sector_hamiltonian
 from .._physics._grid import TimeGrid
-from .._physics._sectors import raising_index, sectors
+from .._physics._sectors import (
+    fid_norm,
+    iz1_amplitudes,
+    iz1_norm,
+    raising_amplitudes,
+    raising_index,
+    sectors,
+)
 from .._physics._spectral import phase_sum, phase_table
 from .._physics._system import SpinChain
 from ._domain import Domain
@@ -138,14 +145,13 @@ def traces_in_bases(vecs: list, blocks: list, grid: TimeGrid) -> Float[Array, "3
     tables = [phase_table(x, grid.times) for x in lam]
     fid_re = fid_im = iz1 = jnp.zeros(grid.n, lam[0].dtype)
     for k in range(n):
-        a = _raising_amplitudes(raising_index(n, k))(vecs[k], vecs[k + 1])
+        a = raising_amplitudes(raising_index(n, k))(vecs[k], vecs[k + 1])
         re, im = phase_sum(a * a, tables[k], tables[k + 1])
         fid_re, fid_im = fid_re + re, fid_im + im
     for k in range(n + 1):
-        b = _iz1_amplitudes(sectors(n)[k].z[0])(vecs[k], vecs[k])
+        b = iz1_amplitudes(sectors(n)[k].z[0])(vecs[k], vecs[k])
         iz1 = iz1 + phase_sum(b * b, tables[k], tables[k])[0]
-    norm = n * 2.0 ** (n - 1)
-    return jnp.stack([fid_re / norm, fid_im / norm, iz1 * (4.0 / 2.0**n)])
+    return jnp.stack([fid_re / fid_norm(n), fid_im / fid_norm(n), iz1 / iz1_norm(n)])
 
 
 ARCHITECTURES = {"mlp": MLPNet, "eigen": EigenNet}
