@@ -34,8 +34,8 @@ def main(args) -> dict:
 
     import bayesnmr as bn
     from bayesnmr._surrogate._data import exact_traces
+    from bayesnmr._surrogate._metrics import relative_errors
     from bayesnmr._surrogate._nets import traces_in_bases
-    from bayesnmr._surrogate._train import relative_errors
 
     def sweep(v, h):
         m = v.T @ h @ v

@@ -78,7 +78,10 @@ def main(args) -> dict:
     data = bn.synthesize(chain, grid, sigma=0.02, seed=1)
     priors = bn.Priors.around(bn.peak_offsets(data, 4), 15.0, j_hz=(0.0, 20.0))
     chains, warmup, draws = (2, 50, 50) if args.quick else (4, 1000, 1000)
-    settings = {"chains": chains, "warmup": warmup, "draws": draws, "progress_bar": False}
+    settings = {
+        "sampler": bn.NUTS(chains=chains, warmup=warmup, draws=draws),
+        "progress_bar": False,
+    }
     results = {
         "benchmark": "nuts",
         "method": __doc__,

@@ -18,7 +18,6 @@ dense solver, QuTiP, Diffrax) in separate processes, with peak memory.
 """
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -29,8 +28,6 @@ jax.config.update("jax_enable_x64", True)
 import numpy as np  # noqa: E402
 
 import bayesnmr as bn  # noqa: E402
-from bayesnmr._io import atomic_path, save_figure  # noqa: E402
-from bayesnmr._surrogate._files import build_net  # noqa: E402
 
 GRID = bn.TimeGrid(300, 1e-3)
 
@@ -57,8 +54,8 @@ def main(args) -> dict:
     for n in ns:
         rows["exact"][n] = time_solver(None, n, repeats)
         domain = bn.Domain(n, (-100.0, 100.0), (0.0, 20.0))
-        net = build_net("mlp", domain, GRID, 512, 3, jax.random.PRNGKey(n))
-        rows["mlp"][n] = time_solver(bn.Surrogate(net), n, repeats)
+        mlp = bn.untrained_surrogate("mlp", domain, GRID, width=512, depth=3, seed=n)
+        rows["mlp"][n] = time_solver(mlp, n, repeats)
         if n in shipped and not (args.quick and n > 4):
             rows["eigen"][n] = time_solver(bn.load_surrogate(shipped[n]), n, repeats)
         print(
@@ -77,9 +74,8 @@ def main(args) -> dict:
         "speedup_at_max_n": {"n": top, "exact_over_mlp": speedup},
     }
     out = Path(args.out)
-    with atomic_path(out / "fig1_scaling.json") as tmp:
-        tmp.write_text(json.dumps(result, indent=1))
-    save_figure(plot(rows, top, speedup), out / "fig1_scaling.png")
+    bn.write_json(out / "fig1_scaling.json", result)
+    bn.save_figure(plot(rows, top, speedup), out / "fig1_scaling.png")
     print(f"Wrote {out / 'fig1_scaling.png'} and {out / 'fig1_scaling.json'}")
     return result
 

@@ -11,7 +11,6 @@ against time over the test set) and `fig2_stability.json`.
 """
 
 import argparse
-import json
 from pathlib import Path
 
 import jax
@@ -19,14 +18,12 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 import bayesnmr as bn  # noqa: E402
-from bayesnmr._io import atomic_path, save_figure  # noqa: E402
-from bayesnmr._surrogate._evaluate import held_out  # noqa: E402
 
 
 def main(args) -> dict:
     sur = bn.load_surrogate(args.model)
     samples = 20 if args.quick else args.samples
-    thetas, traces = held_out(sur, samples, seed=args.seed)
+    thetas, traces = bn.held_out(sur, samples, seed=args.seed)
     report = bn.evaluate_surrogate(sur, thetas=thetas, traces=traces)
     print(
         f"{args.model}: {sur.n_spins} spins, {sur.grid.n} steps of {sur.grid.dt * 1e3:g} ms, "
@@ -40,9 +37,8 @@ def main(args) -> dict:
         )
     fig = bn.plot_stability(sur, thetas[0], thetas, traces)  # the first held-out chain
     out = Path(args.out)
-    save_figure(fig, out / "fig2_stability.png")
-    with atomic_path(out / "fig2_stability.json") as tmp:
-        tmp.write_text(json.dumps({"model": args.model, "quick": args.quick, **report}, indent=1))
+    bn.save_figure(fig, out / "fig2_stability.png")
+    bn.write_json(out / "fig2_stability.json", {"model": args.model, "quick": args.quick, **report})
     print(f"Wrote {out / 'fig2_stability.png'} and {out / 'fig2_stability.json'}")
     return report
 

@@ -20,7 +20,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import bayesnmr as bn  # noqa: E402
-from bayesnmr._io import save_figure  # noqa: E402
 
 OFFSETS = [-40.0, -10.0, 20.0, 45.0]
 
@@ -42,7 +41,7 @@ def main(args) -> dict:
     ax.axhline(12.5, color="k", ls="--", label="true J = 12.5 Hz")
     ax.set(xlabel="step", ylabel="J (Hz)", title="Recovering J from a wrong guess")
     ax.legend()
-    save_figure(fig, Path(args.out) / "fig3_recover_j.png")
+    bn.save_figure(fig, Path(args.out) / "fig3_recover_j.png")
     return {"j_hz": float(final.j_hz), "seconds": final.seconds, "path": path}
 
 

@@ -33,7 +33,6 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import bayesnmr as bn  # noqa: E402
-from bayesnmr._io import save_figure  # noqa: E402
 
 TRUTH, J, SIGMA = (-20.0, 5.0, 25.0), 8.0, 0.05
 
@@ -114,7 +113,7 @@ def main(args) -> dict:
     axes[2].plot(TRUTH[0], TRUTH[2], "k+", ms=12, mew=2)
     axes[2].set(title="FID only, ordered boxes: NUTS draws", xlabel="nu_1 (Hz)", ylabel="nu_3 (Hz)")
     fig.tight_layout()
-    path = save_figure(fig, Path(args.out) / "mirror_modes.png")
+    path = bn.save_figure(fig, Path(args.out) / "mirror_modes.png")
     print(f"Wrote {path}")
     return result
 

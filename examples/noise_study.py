@@ -18,7 +18,6 @@ power-law fit for the first two).
 """
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -30,8 +29,6 @@ bn.use_cpu_cores()  # one chain per core; before JAX computes anything
 jax.config.update("jax_enable_x64", True)
 
 import numpy as np  # noqa: E402
-
-from bayesnmr._io import atomic_path, save_figure  # noqa: E402
 
 J_HZ = 10.0
 BASE = {"sigma": 0.02, "n": 200, "ratio": 4.0}
@@ -119,9 +116,8 @@ def main(args) -> dict:
         "seconds": time.perf_counter() - t0,
     }
     out = Path(args.out)
-    with atomic_path(out / "noise_study.json") as tmp:
-        tmp.write_text(json.dumps(result, indent=1))
-    save_figure(plot(rows, slopes), out / "noise_study.png")
+    bn.write_json(out / "noise_study.json", result)
+    bn.save_figure(plot(rows, slopes), out / "noise_study.png")
     print(f"Wrote {out / 'noise_study.json'} and {out / 'noise_study.png'}")
     return result
 

@@ -18,8 +18,6 @@ import bayesnmr as bn
 bn.use_cpu_cores()  # one chain per core; before JAX computes anything
 jax.config.update("jax_enable_x64", True)
 
-from bayesnmr._io import save_figure  # noqa: E402
-
 
 def main(args):
     if args.data:
@@ -48,7 +46,7 @@ def main(args):
     out = Path(args.out)
     bn.save_posterior(posterior, out / "posterior.nc")
     bn.plot_posterior(posterior, out, truth=data.truth, prefix="posterior_")
-    save_figure(bn.plot_predictive(posterior, data), out / "posterior_predictive.png")
+    bn.save_figure(bn.plot_predictive(posterior, data), out / "posterior_predictive.png")
     return posterior
 
 

@@ -22,7 +22,6 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 import bayesnmr as bn  # noqa: E402
-from bayesnmr._io import save_figure  # noqa: E402
 
 
 def main(args):
@@ -42,7 +41,7 @@ def main(args):
     print("p-values of uniform ranks:", result.p_values)
     out = Path(args.out)
     result.save(out / "sbc.json")
-    save_figure(result.plot(), out / "sbc.png")
+    bn.save_figure(result.plot(), out / "sbc.png")
     print(f"Wrote {out / 'sbc.json'} and {out / 'sbc.png'}")
     return result
 

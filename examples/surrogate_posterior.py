@@ -33,7 +33,7 @@ def draws(group) -> np.ndarray:
 
 def main(args) -> dict:
     grid = bn.TimeGrid(300, 1e-3)
-    settings = {"chains": 2, "warmup": 100, "draws": 100} if args.quick else {}
+    settings = {"sampler": bn.NUTS(chains=2, warmup=100, draws=100)} if args.quick else {}
     chain = bn.SpinChain([-40.0, -10.0, 20.0, 45.0], 12.5)
     data = bn.synthesize(chain, grid, sigma=0.02, seed=1)
     priors = bn.Priors.around(chain.offsets_hz, 15.0, j_hz=(0.0, 20.0))  # chain4's domain

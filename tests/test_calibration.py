@@ -9,7 +9,12 @@ from bayesnmr._inference._model import model_kwargs
 
 GRID = bn.TimeGrid(50, 2e-3)
 PRIORS = bn.Priors([[-30.0, -10.0], [10.0, 30.0]], [2.0, 15.0], fixed={"sigma": 0.05})
-TINY = {"n_datasets": 2, "warmup": 30, "draws": 30, "rank_draws": 19, "progress_bar": False}
+TINY = {
+    "n_datasets": 2,
+    "sampler": bn.NUTS(chains=1, warmup=30, draws=30),
+    "rank_draws": 19,
+    "progress_bar": False,
+}
 
 
 pytestmark = pytest.mark.usefixtures("allow_rank_promotion")

@@ -146,3 +146,12 @@ def test_quoted_figure_is_the_json_figure(doc, render):
     text = (ROOT / doc).read_text()
     want = render()
     assert want in text, f"{doc} should quote, from its JSON: {want!r}"
+
+
+def test_every_public_name_is_in_the_api_reference():
+    import bayesnmr as bn
+
+    api = (ROOT / "docs" / "api.md").read_text()
+    public = [k for k in dir(bn) if not k.startswith("_")]
+    missing = [k for k in public if f"::: bayesnmr.{k}\n" not in api]
+    assert not missing, f"docs/api.md lacks {missing}"

@@ -118,7 +118,10 @@ def test_sampler_compiles_once_per_structure(caplog):
     import jax
 
     grid = bn.TimeGrid(60, 2e-3)
-    kwargs = dict(chains=2, warmup=30, draws=30, progress_bar=False, chain_method="vectorized")
+    kwargs = dict(
+        sampler=bn.NUTS(chains=2, warmup=30, draws=30, chain_method="vectorized"),
+        progress_bar=False,
+    )
 
     def run(offsets, seed):
         chain = bn.SpinChain(offsets, 9.0)

@@ -311,7 +311,7 @@ def test_calibrate_needs_known_noise_and_free_parameters():
 def test_sbc_ranks_and_coverage_on_a_known_posterior():
     # The library's rank and coverage bookkeeping on a posterior we know: draws from
     # N(0, 1), truths far below, at and far above it.
-    from bayesnmr._inference._sbc import rank_record
+    from bayesnmr._inference._sbc_result import rank_record
 
     draws = np.random.default_rng(0).normal(size=(4000, 1))
     keep = np.linspace(0, 3999, 99).astype(int)

@@ -24,6 +24,8 @@ from ._inference._sampler import NUTS as NUTS
 from ._inference._sampler import use_cpu_cores as use_cpu_cores
 from ._inference._sbc import calibrate as calibrate
 from ._inference._sbc_result import SBCResult as SBCResult
+from ._io import save_figure as save_figure
+from ._io import write_json as write_json
 from ._physics._exact import ExactSolver as ExactSolver
 from ._physics._grid import TimeGrid as TimeGrid
 from ._physics._liouville import DiffraxSolver as DiffraxSolver
@@ -36,15 +38,17 @@ from ._physics._traces import Traces as Traces
 from ._physics._typicality import TypicalitySolver as TypicalitySolver
 from ._plots import plot_posterior as plot_posterior
 from ._plots import plot_predictive as plot_predictive
+from ._plots import plot_stability as plot_stability
 from ._plots import plot_traces as plot_traces
 from ._surrogate._data import DataSpec as DataSpec
 from ._surrogate._data import generate_data as generate_data
 from ._surrogate._data import load_training_data as load_training_data
 from ._surrogate._domain import Domain as Domain
 from ._surrogate._evaluate import evaluate_surrogate as evaluate_surrogate
-from ._surrogate._evaluate import plot_stability as plot_stability
+from ._surrogate._evaluate import held_out as held_out
 from ._surrogate._files import load_surrogate as load_surrogate
 from ._surrogate._files import save_surrogate as save_surrogate
+from ._surrogate._files import untrained_surrogate as untrained_surrogate
 from ._surrogate._local import train_local_surrogate as train_local_surrogate
 from ._surrogate._solver import DomainWarning as DomainWarning
 from ._surrogate._solver import Surrogate as Surrogate

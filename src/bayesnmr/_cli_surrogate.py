@@ -77,7 +77,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         _, thetas, traces = bn.load_training_data(args.data)
         what = f"data in {args.data}"
     else:
-        thetas, traces = held_out(sur, args.samples, args.seed, progress_bar=True)
+        thetas, traces = held_out(sur, args.samples, seed=args.seed, progress_bar=True)
         what = f"{args.samples} fresh chains from the domain (seed {args.seed})"
     report = bn.evaluate_surrogate(sur, thetas=thetas, traces=traces)
     _print_accuracy(report, what)

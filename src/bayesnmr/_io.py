@@ -1,6 +1,7 @@
 """Atomic file writing: a file is either complete or absent, never half-written."""
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -32,4 +33,11 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
         fig.savefig(
             tmp, dpi=dpi, bbox_inches="tight", format=Path(path).suffix.lstrip(".") or "png"
         )
+    return Path(path)
+
+
+def write_json(path: str | os.PathLike, obj, indent: int = 1) -> Path:
+    """Write `obj` as JSON atomically (a complete file or none) and return its path."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=indent))
     return Path(path)

@@ -174,3 +174,65 @@ def _mark_truth(fig, truth: dict) -> None:
         for key, v in values.items():
             if title == key or title.replace("\n", " ") == key.replace("\n", " "):
                 ax.axvline(v, color="k", ls="--", lw=1)
+
+
+def plot_stability(surrogate, theta, thetas=None, traces=None, title: str | None = None):
+    """The paper's Figure 2: mx, my, iz1 of one held-out chain over the whole trace,
+    exact solid and surrogate dashed; below, the RMS error against time over a test set
+    (`thetas`, `traces`; omitted if not given). Returns the matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    from ._physics._simulate import simulate
+    from ._physics._system import SpinChain
+    from ._surrogate._metrics import OBSERVABLES
+    from ._surrogate._train import _predict
+
+    n = surrogate.n_spins
+    theta = np.asarray(theta, np.float64)
+    chain = SpinChain(theta[:n], theta[n])
+    exact = simulate(chain, surrogate.grid)
+    approx = simulate(chain, surrogate.grid, solver=surrogate)
+    t_ms = surrogate.grid.times * 1e3
+    rows = 4 if thetas is not None else 3
+    fig, axes = plt.subplots(rows, 1, figsize=(8, 2.1 * rows), sharex=True)
+    for ax, name in zip(axes, OBSERVABLES, strict=False):
+        ax.plot(t_ms, np.asarray(getattr(exact, name)), "k-", lw=1.2, label="exact")
+        ax.plot(t_ms, np.asarray(getattr(approx, name)), "C1--", lw=1.2, label="surrogate")
+        ax.set_ylabel(name)
+    axes[0].legend(loc="upper right", fontsize=8)
+    nu = ", ".join(f"{v:.1f}" for v in theta[:n])
+    axes[0].set_title(title or f"held-out chain: offsets [{nu}] Hz, J = {theta[n]:.2f} Hz")
+    if thetas is not None:
+        pred = _predict(surrogate.net, np.asarray(thetas, np.float32))
+        rms = np.sqrt(np.mean((pred - np.asarray(traces)) ** 2, axis=0))
+        for i, name in enumerate(OBSERVABLES):
+            axes[3].semilogy(t_ms, rms[i], label=name)
+        axes[3].set_ylabel("RMS error")
+        axes[3].legend(fontsize=8, ncol=3)
+        axes[3].set_title(f"error against time over {len(thetas)} held-out chains", fontsize=9)
+    axes[-1].set_xlabel("t (ms)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_sbc(result, title: str | None = None):
+    """An `SBCResult`'s rank histograms with the 99 % band of a uniform histogram."""
+    import matplotlib.pyplot as plt
+    from scipy.stats import binom
+
+    n, k = result.ranks.shape
+    fig, axes = plt.subplots(1, k, figsize=(3.2 * k, 2.8), squeeze=False)
+    edges = np.linspace(0, result.rank_draws + 1, result.bins + 1)
+    lo, hi = binom.ppf([0.005, 0.995], n, 1 / result.bins)
+    pv, cov = result.p_values, result.coverage
+    for ax, i in zip(axes[0], range(k), strict=True):
+        ax.axhspan(lo, hi, color="0.85", label="99 % band (uniform)")
+        ax.hist(result.ranks[:, i], bins=edges, color="C0", edgecolor="white")
+        name = result.names[i]
+        ax.set_title(f"{name}\np = {pv[name]:.2f}, 90 % cover {cov['90'][name]:.0%}", fontsize=9)
+        ax.set_xlabel("rank")
+    axes[0][0].legend(fontsize=7)
+    head = f"SBC: {n} data sets, {result.rank_draws} draws each"
+    fig.suptitle(head if title is None else f"{title}: {head}", fontsize=10)
+    fig.tight_layout()
+    return fig

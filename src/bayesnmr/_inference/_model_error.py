@@ -31,7 +31,7 @@ def surrogate_error(
             f"Argument `surrogate` must be a Surrogate, got {type(surrogate).__name__}."
         )
     if priors is None:
-        thetas, traces = held_out(surrogate, n_samples, seed, progress_bar)
+        thetas, traces = held_out(surrogate, n_samples, seed=seed, progress_bar=progress_bar)
     else:
         priors.check_domain(surrogate)
         _check_n_samples(n_samples)

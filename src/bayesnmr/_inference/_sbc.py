@@ -1,16 +1,13 @@
 """Simulation-based calibration (Talts et al. 2018) of the NUTS posterior."""
 
 import dataclasses
-import json
 import os
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from .._io import atomic_path
 from .._physics._exact import ExactSolver
 from .._physics._grid import TimeGrid
 from .._physics._solver import AbstractSolver
@@ -18,7 +15,7 @@ from .._physics._system import SpinChain
 from ._data import synthesize
 from ._model import Priors, check_model_error
 from ._sampler import NUTS, check_sampler
-from ._sbc_result import SBCResult
+from ._sbc_result import Checkpoint, SBCResult, rank_record
 
 
 def calibrate(
@@ -124,7 +121,7 @@ def calibrate(
         grid, priors, solver, model_error, sampler, rank_draws, observe_iz1, seed, start,
         correct,
     )  # fmt: skip
-    store = _Checkpoint(checkpoint, job) if checkpoint is not None else None
+    store = Checkpoint(checkpoint, job.fingerprint()) if checkpoint is not None else None
     records: dict[int, dict] = {} if store is None else store.load()
     todo = [k for k in range(n_datasets) if k not in records]
     tasks = [todo[i : i + batch] for i in range(0, len(todo), batch)]
@@ -219,46 +216,6 @@ class _Job:
         }
 
 
-class _Checkpoint:
-    """Finished data sets in a JSON file, rewritten atomically after each."""
-
-    def __init__(self, path, job: _Job):
-        self.path, self.fingerprint = Path(path), job.fingerprint()
-
-    def load(self) -> dict[int, dict]:
-        if not self.path.is_file():
-            return {}
-        try:
-            d = json.loads(self.path.read_text())
-            same = d["fingerprint"] == json.loads(json.dumps(self.fingerprint))
-            records = {
-                int(k): {n: np.asarray(v) for n, v in r.items()} for k, r in d["records"].items()
-            }
-        except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(
-                f"Argument `checkpoint`: {str(self.path)!r} is not a calibration checkpoint "
-                f"({err}); pass another path."
-            ) from None
-        if not same:
-            raise ValueError(
-                f"Argument `checkpoint`: {str(self.path)!r} holds a different calibration "
-                "(other priors, grid, solver, settings or seed); pass another path, or "
-                "delete it to start again."
-            )
-        return records
-
-    def save(self, records: dict[int, dict]) -> None:
-        payload = {
-            "fingerprint": self.fingerprint,
-            "records": {
-                str(k): {n: np.asarray(v).tolist() for n, v in r.items()}
-                for k, r in sorted(records.items())
-            },
-        }
-        with atomic_path(self.path) as tmp:
-            tmp.write_text(json.dumps(payload))
-
-
 def _names(priors: Priors) -> list[str]:
     jb = priors.j_hz.reshape(-1, 2)
     offsets = (
@@ -268,21 +225,6 @@ def _names(priors: Priors) -> list[str]:
     )
     js = [f"j_hz[{i}]" for i in range(jb.shape[0])] if priors.per_bond else ["j_hz"]
     return offsets + (js if "j_hz" not in priors.fixed else [])
-
-
-def rank_record(post: np.ndarray, truth: np.ndarray, keep: np.ndarray) -> dict:
-    """One data set's SBC record: the rank of the truth among the posterior draws
-    `post[keep]` (draws `(S, P)`, truth `(P,)`), the posterior mean and sd, and whether
-    the central 50 % and 90 % intervals of all draws cover the truth."""
-    q = np.quantile(post, [0.05, 0.25, 0.75, 0.95], axis=0)
-    return {
-        "rank": np.sum(post[keep] < truth[None], axis=0),
-        "truth": truth,
-        "mean": post.mean(0),
-        "sd": post.std(0, ddof=1),
-        "c50": (q[1] <= truth) & (truth <= q[2]),
-        "c90": (q[0] <= truth) & (truth <= q[3]),
-    }
 
 
 def _run_task(job: _Job, ks: list[int], done=None) -> list[tuple[int, dict]]:

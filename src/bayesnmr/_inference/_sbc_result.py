@@ -1,4 +1,4 @@
-"""The outcome of a simulation-based calibration: ranks, coverage, comparison, files."""
+"""SBC results: rank statistics, coverage, comparison, the result file and the checkpoint."""
 
 import dataclasses
 import json
@@ -136,24 +136,61 @@ class SBCResult:
 
     def plot(self, title: str | None = None):
         """Rank histograms with the 99 % band of a uniform histogram; returns the figure."""
-        import matplotlib.pyplot as plt
-        from scipy.stats import binom
+        from .._plots import plot_sbc
 
-        n, k = self.ranks.shape
-        fig, axes = plt.subplots(1, k, figsize=(3.2 * k, 2.8), squeeze=False)
-        edges = np.linspace(0, self.rank_draws + 1, self.bins + 1)
-        lo, hi = binom.ppf([0.005, 0.995], n, 1 / self.bins)
-        pv, cov = self.p_values, self.coverage
-        for ax, i in zip(axes[0], range(k), strict=True):
-            ax.axhspan(lo, hi, color="0.85", label="99 % band (uniform)")
-            ax.hist(self.ranks[:, i], bins=edges, color="C0", edgecolor="white")
-            name = self.names[i]
-            ax.set_title(
-                f"{name}\np = {pv[name]:.2f}, 90 % cover {cov['90'][name]:.0%}", fontsize=9
+        return plot_sbc(self, title)
+
+
+def rank_record(post: np.ndarray, truth: np.ndarray, keep: np.ndarray) -> dict:
+    """One data set's SBC record: the rank of the truth among the posterior draws
+    `post[keep]` (draws `(S, P)`, truth `(P,)`), the posterior mean and sd, and whether
+    the central 50 % and 90 % intervals of all draws cover the truth."""
+    q = np.quantile(post, [0.05, 0.25, 0.75, 0.95], axis=0)
+    return {
+        "rank": np.sum(post[keep] < truth[None], axis=0),
+        "truth": truth,
+        "mean": post.mean(0),
+        "sd": post.std(0, ddof=1),
+        "c50": (q[1] <= truth) & (truth <= q[2]),
+        "c90": (q[0] <= truth) & (truth <= q[3]),
+    }
+
+
+class Checkpoint:
+    """Finished data sets in a JSON file, rewritten atomically after each."""
+
+    def __init__(self, path, fingerprint: dict):
+        self.path, self.fingerprint = Path(path), fingerprint
+
+    def load(self) -> dict[int, dict]:
+        if not self.path.is_file():
+            return {}
+        try:
+            d = json.loads(self.path.read_text())
+            same = d["fingerprint"] == json.loads(json.dumps(self.fingerprint))
+            records = {
+                int(k): {n: np.asarray(v) for n, v in r.items()} for k, r in d["records"].items()
+            }
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(
+                f"Argument `checkpoint`: {str(self.path)!r} is not a calibration checkpoint "
+                f"({err}); pass another path."
+            ) from None
+        if not same:
+            raise ValueError(
+                f"Argument `checkpoint`: {str(self.path)!r} holds a different calibration "
+                "(other priors, grid, solver, settings or seed); pass another path, or "
+                "delete it to start again."
             )
-            ax.set_xlabel("rank")
-        axes[0][0].legend(fontsize=7)
-        head = f"SBC: {n} data sets, {self.rank_draws} draws each"
-        fig.suptitle(head if title is None else f"{title}: {head}", fontsize=10)
-        fig.tight_layout()
-        return fig
+        return records
+
+    def save(self, records: dict[int, dict]) -> None:
+        payload = {
+            "fingerprint": self.fingerprint,
+            "records": {
+                str(k): {n: np.asarray(v).tolist() for n, v in r.items()}
+                for k, r in sorted(records.items())
+            },
+        }
+        with atomic_path(self.path) as tmp:
+            tmp.write_text(json.dumps(payload))

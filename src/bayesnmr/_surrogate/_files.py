@@ -39,6 +39,15 @@ def build_net(architecture: str, domain: Domain, grid: TimeGrid, width: int, dep
     return jax.tree.map(lambda x: x.astype(jnp.float32) if eqx.is_inexact_array(x) else x, net)
 
 
+def untrained_surrogate(
+    architecture: str, domain: Domain, grid: TimeGrid, *, width: int, depth: int, seed: int = 0
+) -> Surrogate:
+    """A surrogate with random (untrained) weights: for timing an architecture, or as the
+    start of a custom training loop. `architecture`: `"eigen"` or `"mlp"`."""
+    net = build_net(architecture, domain, grid, width, depth, jax.random.PRNGKey(seed))
+    return Surrogate(net)
+
+
 def save_surrogate(path: str | os.PathLike, surrogate: Surrogate) -> Path:
     """Write `surrogate` to `path` atomically (a complete file or none)."""
     from importlib.metadata import version

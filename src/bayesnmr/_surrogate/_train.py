@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from .._io import atomic_path
 from ._data import DataSpec, load_training_data
 from ._files import build_net
+from ._metrics import iz1_deviation_errors, relative_errors
 from ._solver import Surrogate
 
 CKPT_MAGIC = b"bayesnmr-checkpoint\n"
@@ -81,20 +82,6 @@ class TrainConfig:
         if self.architecture == "mlp":
             return [("trace", self.trace_steps)]
         return [("frame", self.frame_steps), ("trace", self.trace_steps)]
-
-
-def relative_errors(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
-    """The relative L2 error of every trace, `(n, 3)`: $\\|p - t\\| / \\|t\\|$ over time."""
-    pred, true = np.asarray(pred, np.float64), np.asarray(true, np.float64)
-    return np.linalg.norm(pred - true, axis=-1) / np.linalg.norm(true, axis=-1)
-
-
-def iz1_deviation_errors(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
-    """The relative L2 error of `iz1 - 1`; NaN for chains where `iz1` stays at 1
-    (spin 1 uncoupled), where it is undefined."""
-    dev = np.linalg.norm(np.asarray(true, np.float64)[:, 2] - 1.0, axis=-1)
-    diff = np.linalg.norm(np.asarray(pred, np.float64)[:, 2] - true[:, 2], axis=-1)
-    return np.where(dev > 1e-6, diff / np.maximum(dev, 1e-6), np.nan)
 
 
 @eqx.filter_jit
