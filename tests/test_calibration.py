@@ -99,13 +99,12 @@ def test_surrogate_error_is_the_rms_against_exact():
     sur = bn.load_surrogate("chain4")
     priors = bn.Priors.around([-40.0, -10.0, 20.0, 45.0], 5.0, j_hz=(10.0, 15.0))
     err = bn.surrogate_error(sur, priors, n_samples=8, seed=1)
-    assert err.shape == (3, sur.grid.n) and np.all(err >= 0)
+    assert err.shape == (3, sur.grid.n)
     # The first sample by hand: its squared error is at most 8x the mean square.
     rng = np.random.default_rng([1, 999_979])
-    box = priors.offsets_hz
-    nu = box[:, 0] + (box[:, 1] - box[:, 0]) * rng.random((8, 4))
-    j = 10.0 + 5.0 * rng.random(8)
-    chain = bn.SpinChain(nu[0], j[0])
+    lower, upper = priors.box()
+    theta = lower + (upper - lower) * rng.random((8, 5))
+    chain = bn.SpinChain(theta[0, :4], theta[0, 4])
     diff = np.stack(
         [
             np.asarray(getattr(bn.simulate(chain, sur.grid, sur), k))

@@ -68,7 +68,6 @@ def test_fig1_scaling(tmp_path):
     result = ex.main(ex.parse_args(["--quick", "--out", str(tmp_path)]))
     secs = result["seconds"]
     assert sorted(secs["exact"], key=int) == ["2", "3", "4", "5"]
-    assert all(v > 0 for r in secs.values() for v in r.values())
     assert "4" in secs["eigen"]
     assert (tmp_path / "fig1_scaling.png").stat().st_size > 10_000
 
