@@ -188,3 +188,15 @@ def test_local_surrogate_benchmark_quick(tmp_path):
     run_quick("local_surrogate.py", tmp_path)
     rows = json.loads((tmp_path / "local_surrogate.json").read_text())["rows"]
     assert rows[0]["corrected"] == 1 and rows[0]["pareto_k"] < 0.7
+
+
+def test_cli_compilation_cache_location(monkeypatch, tmp_path):
+    from bayesnmr._cli import compilation_cache_dir
+
+    monkeypatch.delenv("BAYESNMR_JAX_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert compilation_cache_dir() == tmp_path / "bayesnmr" / "jax"
+    monkeypatch.setenv("BAYESNMR_JAX_CACHE", str(tmp_path / "elsewhere"))
+    assert compilation_cache_dir() == tmp_path / "elsewhere"
+    monkeypatch.setenv("BAYESNMR_JAX_CACHE", "off")
+    assert compilation_cache_dir() is None

@@ -3,11 +3,23 @@
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from ._cli_args import DEFAULT_J, DEFAULT_OFFSETS, _add_dask_option
 from ._cli_demo import cmd_demo
 from ._cli_inference import cmd_fit, cmd_sample, cmd_simulate
 from ._cli_surrogate import cmd_evaluate, cmd_generate, cmd_sbc, cmd_train
+
+
+def compilation_cache_dir() -> Path | None:
+    """Where the command line keeps JAX's compiled functions between runs:
+    `$BAYESNMR_JAX_CACHE`, else `$XDG_CACHE_HOME/bayesnmr/jax` (`~/.cache/bayesnmr/jax`);
+    `BAYESNMR_JAX_CACHE=off` turns the cache off."""
+    env = os.environ.get("BAYESNMR_JAX_CACHE")
+    if env is not None:
+        return None if env.strip().lower() in ("", "0", "off", "no", "false") else Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "bayesnmr" / "jax"
 
 
 def _setup(args: argparse.Namespace) -> None:
@@ -20,6 +32,10 @@ def _setup(args: argparse.Namespace) -> None:
 
         use_cpu_cores(max(os.cpu_count() or 1, args.chains))
     jax.config.update("jax_enable_x64", True)
+    cache = compilation_cache_dir()
+    if cache is not None:  # compiled functions persist between runs: a second run starts fast
+        jax.config.update("jax_compilation_cache_dir", str(cache))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
     import matplotlib
 
     matplotlib.use("Agg")  # the CLI writes figures to files; it never opens a window
