@@ -173,7 +173,7 @@ def _amplitudes(n: int, eig) -> tuple[list, list]:
     return fid, iz1
 
 
-def _select(mats: list[np.ndarray], tol: float, pairs: bool) -> list[np.ndarray]:
+def _select(mats: list[np.ndarray], tol: float, pairs: bool) -> np.ndarray:
     """Index arrays `(term, i, a)` of the lines that carry all but `tol` of the weight.
 
     With `pairs` (iz1: one sector, i <= a), the pair (i, a) stands for both orders."""
