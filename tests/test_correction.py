@@ -146,6 +146,20 @@ def test_local_workflow_gives_the_exact_posterior(problem):
     np.testing.assert_array_less(np.abs(post.std(0) - sds), 0.15 * sds)
 
 
+def test_correction_solves_spread_over_dask_are_the_local_ones():
+    from bayesnmr._inference._correct import exact_traces
+
+    rng = np.random.default_rng(0)
+    offsets = CHAIN.offsets_hz + rng.normal(0, 0.5, (10, 2))
+    j = 8.0 + rng.normal(0, 0.2, 10)
+    here = exact_traces(offsets, j, GRID, bn.ExactSolver())
+    spread = exact_traces(offsets, j, GRID, bn.ExactSolver(), "local", per_task=4)  # 3 tasks
+    for k in ("mx", "my", "iz1"):
+        np.testing.assert_allclose(getattr(spread, k), getattr(here, k), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="`scheduler` must be None, 'local'"):
+        bn.sample_posterior(bn.synthesize(CHAIN, GRID, sigma=SIGMA), scheduler=2)
+
+
 def test_local_surrogate_bad_input():
     grid = bn.TimeGrid(50, 1e-3)
     with pytest.raises(ValueError, match="`region` must be a `bn.Domain`"):

@@ -104,9 +104,11 @@ def correct(
     model_error=None,
     min_ess: float = 100.0,
     rng: np.random.Generator,
+    scheduler: str | None = None,
 ) -> Correction:
     """Weigh the draws `samples` (dict of `(chains, draws, ...)` arrays) of the surrogate
-    posterior by the exact likelihood."""
+    posterior by the exact likelihood. `scheduler`: solve the draws exactly on a Dask
+    cluster (`"local"` or an address) instead of here."""
     import time
 
     import arviz  # noqa: F401  (registers the `.azstats` accessor of arviz_stats)
@@ -116,7 +118,7 @@ def correct(
     offsets, j, sigma = parameters(samples, priors)
     shape = np.shape(next(iter(samples.values())))[:2]
     grid = data.grid
-    ex = simulate_batch(jnp.asarray(offsets), jnp.asarray(j), grid, exact)
+    ex = exact_traces(offsets, j, grid, exact, scheduler)
     su = simulate_batch(jnp.asarray(offsets), jnp.asarray(j), grid, surrogate)
     ll_exact, rss = log_likelihood(ex, data, sigma, None, marginal)
     ll_sur, _ = log_likelihood(su, data, sigma, model_error, marginal)
@@ -148,6 +150,32 @@ def correct(
         rss=rss if marginal else None,
         seconds=time.perf_counter() - t0,
     )
+
+
+def exact_traces(offsets, j, grid, exact, scheduler: str | None = None, per_task: int = 64):
+    """`simulate_batch` of the draws with `exact`: here, or in tasks of `per_task` draws
+    spread over the workers of a Dask cluster (`scheduler`: `"local"` for one worker
+    process per core, or a scheduler's address), each in the caller's JAX precision."""
+    if scheduler is None:
+        return simulate_batch(jnp.asarray(offsets), jnp.asarray(j), grid, exact)
+    from .._parallel import dask_client, with_precision
+    from .._physics._traces import Traces
+
+    offsets, j = np.asarray(offsets), np.asarray(j)
+    chunks = [
+        np.arange(i, min(i + per_task, len(offsets))) for i in range(0, len(offsets), per_task)
+    ]
+    with dask_client(scheduler, workers=None, processes=True) as client:
+        task = with_precision(_solve_chunk)
+        futures = [client.submit(task, offsets[c], j[c], grid, exact, pure=False) for c in chunks]
+        parts = client.gather(futures)
+    mx, my, iz1 = (np.concatenate([p[i] for p in parts]) for i in range(3))
+    return Traces(mx=jnp.asarray(mx), my=jnp.asarray(my), iz1=jnp.asarray(iz1), grid=grid)
+
+
+def _solve_chunk(offsets, j, grid, exact) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    tr = simulate_batch(jnp.asarray(offsets), jnp.asarray(j), grid, exact)
+    return np.asarray(tr.mx), np.asarray(tr.my), np.asarray(tr.iz1)
 
 
 def resample(samples: dict, c: Correction, marginal: bool, n_obs: int, rng) -> dict:

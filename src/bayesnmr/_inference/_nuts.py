@@ -53,6 +53,7 @@ def sample_posterior(
     min_ess: float = 100.0,
     correction_draws: int = 1000,
     fallback: bool = True,
+    scheduler: str | None = None,
 ):
     """Sample the posterior of a chain's parameters with NUTS.
 
@@ -82,7 +83,9 @@ def sample_posterior(
       `correction_draws`: at most this many draws of each mode (evenly thinned in every
       chain) are solved exactly and make the corrected posterior (default 1000: one
       exact solve each, about 90 s at N = 10 on 2 cores; NUTS's draws are correlated,
-      so thinning loses little).
+      so thinning loses little). `scheduler`: solve those draws on a Dask cluster
+      (`"local"`: one worker process per core; or a scheduler's address; the optional
+      `bayesnmr[dask]` extra) instead of in this process.
     - `fallback`: when a correction fails (the surrogate's posterior does not overlap
       the exact one), sample again with a problem-local surrogate (when the failed one
       was not), or with the exact solver (at N <= 8, where that takes minutes); when
@@ -128,6 +131,11 @@ def sample_posterior(
         raise ValueError(
             f"Argument `correction_draws` must be a positive int, got {correction_draws!r}."
         )
+    if scheduler is not None and not isinstance(scheduler, str):
+        raise ValueError(
+            f"Argument `scheduler` must be None, 'local' or a Dask scheduler's address, got "
+            f"{scheduler!r}."
+        )
     if not isinstance(min_ess, int | float) or not min_ess > 0:
         raise ValueError(f"Argument `min_ess` must be a positive number, got {min_ess!r}.")
     local = solver == "local"
@@ -148,6 +156,7 @@ def sample_posterior(
         min_mode_probability=min_mode_probability,
         min_ess=min_ess,
         correction_draws=correction_draws,
+        scheduler=scheduler,
     )
     dt, modes = _sample(
         data, priors, solver, init=init, correct=correct and approximate, **settings
@@ -199,6 +208,7 @@ def _sample(
     correct,
     min_ess,
     correction_draws,
+    scheduler,
 ):
     import arviz as az
     import xarray as xr
@@ -275,6 +285,7 @@ def _sample(
                 model_error=model_error,
                 min_ess=min_ess,
                 rng=rng,
+                scheduler=scheduler,
             )
             corrections.append(c)
             if not local:  # the surrogate's evidence, made exact (local modes: already exact)
