@@ -62,7 +62,53 @@ def _local(n: int) -> dict:
     return row
 
 
+def _surrogate_row(name: str, label: str, n: int) -> str:
+    m = _json("surrogate.json")["models"][name]
+
+    def pct(key):
+        return f"{100 * m[key]['median']:.2f} % / {100 * m[key]['p95']:.1f} %"
+
+    stab = ", ".join(f"{m['stability'][k]:.2f}" for k in ("mx", "my", "iz1"))
+    sp, ex = m["speed"], m["speed_exact"]
+    return (
+        f"| {label} | {n} | {pct('mx')} | {pct('my')} | {pct('iz1')} | {pct('iz1_minus_1')} "
+        f"| {stab} | {1e6 * sp['single_seconds']:.0f} µs | {sp['trajectories_per_second']:,.0f} /s "
+        f"| {1e6 * ex['single_seconds']:.0f} µs / {ex['trajectories_per_second']:,.0f} /s |"
+    )
+
+
+def _coverage(name: str, level: str) -> str:
+    d = json.loads((ROOT / "docs" / "figures" / f"sbc_{name}.json").read_text())
+    return ", ".join(f"{100 * d['coverage'][level][k]:.1f}" for k in d["names"])
+
+
+def _p_values(name: str) -> str:
+    d = json.loads((ROOT / "docs" / "figures" / f"sbc_{name}.json").read_text())
+    return ", ".join(f"{d['p_values'][k]:.2f}" for k in d["names"])
+
+
 FIGURES = [
+    (
+        "docs/calibration.md",
+        lambda: "| exact, 4 spins | {} (J) | {} | {} |".format(
+            _coverage("exact4", "90"), _coverage("exact4", "50"), _p_values("exact4")
+        ),
+    ),
+    (
+        "docs/calibration.md",
+        lambda: "| surrogate `chain4` | **{}** | {} |".format(
+            _coverage("chain4", "90"), _coverage("chain4", "50")
+        ),
+    ),
+    (
+        "docs/calibration.md",
+        lambda: "| `chain4` + model error | **{}** | {} |".format(
+            _coverage("chain4err", "90"), _coverage("chain4err", "50")
+        ),
+    ),
+    ("docs/surrogates.md", lambda: _surrogate_row("chain4", "eigen `chain4`", 4)),
+    ("docs/surrogates.md", lambda: _surrogate_row("chain8", "eigen `chain8`", 8)),
+    ("docs/surrogates.md", lambda: _surrogate_row("mlp4", "MLP baseline", 4)),
     (
         "README.md",
         lambda: "for {:.2f}x the batch throughput".format(
