@@ -18,6 +18,7 @@ least-squares solve for the coefficients.
 
 import functools
 import time
+import typing
 
 import equinox as eqx
 import jax
@@ -48,7 +49,7 @@ def n_features(n_params: int) -> int:
     return 1 + n_params + n_params * (n_params + 1) // 2
 
 
-def quadratic_features(x: Float[Array, " p"]) -> Float[Array, " q"]:
+def quadratic_features(x: Float[Array, "*batch p"]) -> Float[Array, "*batch q"]:
     """$(1, x_i, x_i x_j\\ (i \\le j))$."""
     rows, cols = np.triu_indices(x.shape[-1])
     return jnp.concatenate(
@@ -333,6 +334,7 @@ def region_box(centre, sd, widen: float, within=None) -> tuple[np.ndarray, np.nd
     return lo, hi
 
 
+@typing.no_type_check  # validates its own arguments, with errors that name the fix
 def train_local_surrogate(
     region: Domain,
     grid: TimeGrid,
