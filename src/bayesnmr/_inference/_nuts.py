@@ -237,7 +237,7 @@ def _sample(
             run_solver, run_priors = local_model(
                 mode, priors, data.grid, seed=seed, progress_bar=progress_bar
             )
-        sampler, args = prepare(
+        compiled, args = prepare(
             data.grid,
             run_priors,
             run_solver,
@@ -251,7 +251,7 @@ def _sample(
             target_accept=sampler.target_accept,
         )
         z0, inverse_mass = chain_starts(run_priors, mode, chains, marginal, rng)
-        samples, stats = sampler.run(
+        samples, stats = compiled.run(
             jax.random.PRNGKey(seed + 7919 * k),
             args,
             z0,

@@ -286,7 +286,7 @@ def _run_task(job: _Job, ks: list[int], done=None) -> list[tuple[int, dict]]:
             arrays = tuple(
                 None if a is None else jnp.asarray(a) for a in (data.mx, data.my, data.iz1)
             )
-            sampler, args = prepare(  # compiled once per structure and process
+            compiled, args = prepare(  # compiled once per structure and process
                 job.grid,
                 run_priors,
                 run_solver,
@@ -300,7 +300,7 @@ def _run_task(job: _Job, ks: list[int], done=None) -> list[tuple[int, dict]]:
                 target_accept=job.sampler.target_accept,
             )
             z0, inverse_mass = chain_starts(run_priors, mode, chains, False, rng)
-            samples, _ = sampler.run(
+            samples, _ = compiled.run(
                 jax.random.PRNGKey(int(rng.integers(2**31))), args, z0, inverse_mass
             )
             extra = {}
