@@ -28,12 +28,11 @@ jax.config.update("jax_enable_x64", True)
 # which compiled code is freed (below), share compiled functions through the disk instead
 # of compiling them again (a fit of a 3-spin chain: 86-106 s cold, 29 s from the cache,
 # measured under load on one core). A fresh clone starts with it empty.
-jax.config.update(
-    "jax_compilation_cache_dir",
-    os.environ.get(
-        "BAYESNMR_TEST_JAX_CACHE", str(Path(__file__).resolve().parents[1] / ".jax_cache")
-    ),
+_CACHE = os.environ.get(
+    "BAYESNMR_TEST_JAX_CACHE", str(Path(__file__).resolve().parents[1] / ".jax_cache")
 )
+jax.config.update("jax_compilation_cache_dir", _CACHE)
+os.environ.setdefault("BAYESNMR_JAX_CACHE", _CACHE)  # the CLI's cache: the same folder
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
