@@ -57,6 +57,16 @@ def _fit(n: str) -> dict:
     return _json("fit_success.json")["summary"][n]
 
 
+def _fit_row(n: str, problems: str, rate_suffix: str) -> str:
+    """The start of a fit_success table row: problems, outcome counts, success rate."""
+    f = _fit(n)
+    c, p = f["counts"], f["problems"]
+    return (
+        f"| {n} | {problems.format(p=p)} | {c['truth']} | {c['identifiability']} "
+        f"| {c['search failure']} | {100 * f['success_rate']:.0f} %{rate_suffix.format(p=p)} "
+    )
+
+
 def _local(n: int) -> dict:
     (row,) = [r for r in _json("local_surrogate.json")["rows"] if r["n_spins"] == n]
     return row
@@ -154,26 +164,8 @@ FIGURES = [
             _sci(_qutip_worst()["max_error_vs_exact"]), _qutip_worst()["n"]
         ),
     ),
-    (
-        "docs/benchmarks.md",
-        lambda: "| 4 | {problems} | {truth} | {identifiability} | {failure} | {rate:.0f} % ".format(
-            problems=_fit("4")["problems"],
-            truth=_fit("4")["counts"]["truth"],
-            identifiability=_fit("4")["counts"]["identifiability"],
-            failure=_fit("4")["counts"]["search failure"],
-            rate=100 * _fit("4")["success_rate"],
-        ),
-    ),
-    (
-        "docs/benchmarks.md",
-        lambda: "| 6 | {p} of 100 (partial) | {t} | {i} | {f} | {r:.0f} % of {p} ".format(
-            p=_fit("6")["problems"],
-            t=_fit("6")["counts"]["truth"],
-            i=_fit("6")["counts"]["identifiability"],
-            f=_fit("6")["counts"]["search failure"],
-            r=100 * _fit("6")["success_rate"],
-        ),
-    ),
+    ("docs/benchmarks.md", lambda: _fit_row("4", "{p}", "")),
+    ("docs/benchmarks.md", lambda: _fit_row("6", "{p} of 100 (partial)", " of {p}")),
     (
         "docs/benchmarks.md",
         lambda: "| {:.0f} s over all {};".format(
