@@ -10,9 +10,20 @@ T = 300 points at dt = 1 ms, FID and iz1, float64:
 - qutip: `qutip.mesolve` from both initial states, at tolerances that agree with the
   exact solver to about 1e-6 (the observed error is recorded).
 - diffrax: bayesnmr's Liouville-von Neumann integrator (small N).
+- numpy_sectors (recorded in the exact rows, below): the reference a careful user
+  would write in plain NumPy (`NumpySectors`, in this file): the sector blocks of
+  fixed F_z, `numpy.linalg.eigh` per block, the amplitudes as BLAS products, cos/sin
+  tables by angle addition (sqrt(T) x sqrt(T) factorisation), both observables as
+  matrix products with the tables. Index tables are built once per N, outside the
+  timing, as the exact solver caches its own.
 - exact: bayesnmr's sector-eigh solver as `bn.simulate` runs it: jitted (warm time,
   compile time apart) below `stream_from` = 14 spins, from there sector by sector in
   NumPy/SciPy with bounded memory (nothing to compile; "path" in the JSON says which).
+  Up to N = 14 the same process also times `numpy_sectors` on the same parameters,
+  interleaved with the exact solver's repeats (`ratio_to_numpy_sectors`: exact's time
+  over the reference's, both medians from that process: the ratio the noise of a busy
+  machine affects least), and the `numpy.linalg.eigh` of every block alone
+  (`eigh_seconds`, `ratio_to_eigh`: the floor that `eigh` sets).
 - exact_f32: the same with `time_dtype="float32"` (phase tables and sums over times in
   float32), N >= 8, and its largest deviation from the float64 solver.
 - exact_batch (N = 8): 256 chains at once, `bn.simulate_batch` (lax.map over chunks of
@@ -70,6 +81,85 @@ def dense_solve(offsets, j, times):
     fid = np.einsum("it,ij,jt->t", phase, fplus**2, phase.conj()) / (n * 2.0 ** (n - 1))
     iz1 = np.einsum("it,ij,jt->t", phase, izv**2, phase.conj()).real * 4 / 2**n
     return fid, iz1
+
+
+class NumpySectors:
+    """The exact traces in plain NumPy, sector block by sector block: the reference.
+
+    A basis state is an integer whose bit i is 1 when spin i points down; sector k holds
+    the states with k spins down. The index tables depend on N only and are built here,
+    once; a call builds the blocks, diagonalises them and forms the spectral sums."""
+
+    def __init__(self, n: int, times: np.ndarray):
+        from math import isqrt
+
+        self.n = n
+        states = [np.array([s for s in range(2**n) if s.bit_count() == k]) for k in range(n + 1)]
+        self.z = [0.5 - ((s[None, :] >> np.arange(n)[:, None]) & 1) for s in states]
+        index = [{int(x): m for m, x in enumerate(s)} for s in states]
+        self.flips = []  # per sector: rows and cols of the flip-flop entries
+        for s, idx in zip(states, index, strict=True):
+            rows, cols = [], []
+            for m, x in enumerate(s):
+                for b in range(n - 1):
+                    if ((x >> b) ^ (x >> (b + 1))) & 1:
+                        rows.append(m)
+                        cols.append(idx[int(x) ^ (3 << b)])
+            self.flips.append((np.array(rows, int), np.array(cols, int)))
+        # F_+ from sector k + 1 onto sector k: row m lists the states of sector k + 1
+        # that it maps onto state x_m of sector k, x_m | (1 << i) for each spin i up in x_m.
+        self.raise_table = [
+            np.array(
+                [[index[k + 1][int(x) | (1 << i)] for i in range(n) if not (x >> i) & 1]
+                 for x in states[k]]
+            ).reshape(len(states[k]), n - k)
+            for k in range(n)
+        ]  # fmt: skip
+        self.up = [np.flatnonzero(z[0] > 0) for z in self.z]
+        t = np.asarray(times, np.float64)
+        self.n_times, self.dt = t.size, float(t[1] - t[0])
+        self.m = isqrt(t.size - 1) + 1
+        self.q = -(-t.size // self.m)
+
+    def tables(self, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """cos and sin of lam t by angle addition: t = (q m + j) dt."""
+        fine = np.outer(lam, np.arange(self.m) * self.dt)
+        coarse = np.outer(lam, np.arange(self.q) * self.m * self.dt)
+        cf, sf = np.cos(fine)[:, None, :], np.sin(fine)[:, None, :]
+        cc, sc = np.cos(coarse)[:, :, None], np.sin(coarse)[:, :, None]
+        shape = (lam.size, self.q * self.m)
+        cos = (cc * cf - sc * sf).reshape(shape)[:, : self.n_times]
+        sin = (sc * cf + cc * sf).reshape(shape)[:, : self.n_times]
+        return cos, sin
+
+    def blocks(self, offsets: np.ndarray, j: float) -> list[np.ndarray]:
+        out = []
+        for z, (rows, cols) in zip(self.z, self.flips, strict=True):
+            h = np.diag(2 * np.pi * (offsets @ z + j * (z[:-1] * z[1:]).sum(0)))
+            h[rows, cols] += np.pi * j
+            out.append(h)
+        return out
+
+    def __call__(self, offsets, j) -> tuple[np.ndarray, np.ndarray]:
+        n = self.n
+        eig = [np.linalg.eigh(h) for h in self.blocks(np.asarray(offsets, np.float64), j)]
+        tab = [self.tables(lam) for lam, _ in eig]
+        fid = np.zeros(self.n_times, complex)
+        iz1 = np.zeros(self.n_times)
+        for k in range(n + 1):
+            (c, s), v = tab[k], eig[k][1]
+            v_up = v[self.up[k]]
+            b = v_up.T @ v_up - 0.5 * np.eye(v.shape[1])
+            w = b * b
+            iz1 += (c * (w @ c)).sum(0) + (s * (w @ s)).sum(0)
+            if k < n:
+                (cq, sq), vq = tab[k + 1], eig[k + 1][1]
+                fv = vq[self.raise_table[k]].sum(1)
+                a = v.T @ fv
+                w = a * a
+                wc, ws = w @ cq, w @ sq
+                fid += (c * wc + s * ws).sum(0) + 1j * (s * wc - c * ws).sum(0)
+        return fid / (n * 2.0 ** (n - 1)), iz1 / (2.0**n / 4)
 
 
 def qutip_solve(offsets, j, times):
@@ -153,10 +243,40 @@ def worker(method: str, n: int, repeats: int) -> dict:
             params = [
                 (rng.uniform(-100, 100, n), float(rng.uniform(0, 20))) for _ in range(repeats)
             ]
-            it = iter(params)
-            result["seconds"], result["times"] = median_time(
-                lambda: sim(*next(it)).block_until_ready(), repeats
-            )
+            if method == "exact" and n <= 14:
+                # The NumPy reference and the blocks' eigh alone, interleaved with the
+                # exact solver's repeats on the same parameters.
+                ref = NumpySectors(n, grid.times)
+                fid, iz1 = ref(offsets, j)
+                exact = np.asarray(sim(offsets, j))
+                result["numpy_sectors_max_error"] = float(
+                    max(np.abs(fid.real - exact[0]).max(), np.abs(fid.imag - exact[1]).max(),
+                        np.abs(iz1 - exact[2]).max())
+                )  # fmt: skip
+                times = {"exact": [], "numpy_sectors": [], "eigh": []}
+
+                def clock(fn, *args):
+                    t0 = time.perf_counter()
+                    jax.block_until_ready(fn(*args))
+                    return time.perf_counter() - t0
+
+                for o, jj in params:
+                    times["exact"].append(clock(sim, o, jj))
+                    times["numpy_sectors"].append(clock(ref, o, jj))
+                    blocks = ref.blocks(o, jj)
+                    times["eigh"].append(clock(lambda b: [np.linalg.eigh(h) for h in b], blocks))
+                med = {k: float(np.median(v)) for k, v in times.items()}
+                result["seconds"], result["times"] = med["exact"], times["exact"]
+                result["numpy_sectors_seconds"] = med["numpy_sectors"]
+                result["eigh_seconds"] = med["eigh"]
+                result["ratio_to_numpy_sectors"] = med["exact"] / med["numpy_sectors"]
+                result["ratio_to_eigh"] = med["exact"] / med["eigh"]
+                result["numpy_sectors_eigh_share"] = med["eigh"] / med["numpy_sectors"]
+            else:
+                it = iter(params)
+                result["seconds"], result["times"] = median_time(
+                    lambda: sim(*next(it)).block_until_ready(), repeats
+                )
             result["compile_seconds"] = 0.0 if streamed else max(first - result["seconds"], 0.0)
         if method == "exact_f32":
             ref = bn.simulate(bn.SpinChain(offsets, j), grid).as_array()
@@ -270,6 +390,12 @@ def plot(results: dict, path: Path) -> None:
             continue
         ns = [r["n"] for r in rows]
         ax.semilogy(ns, [r["seconds"] for r in rows], marker=marker, color=color, label=label)
+    ref = [r for r in results["runs"] if "numpy_sectors_seconds" in r]
+    if ref:
+        ax.semilogy(
+            [r["n"] for r in ref], [r["numpy_sectors_seconds"] for r in ref], ls="--",
+            marker="x", color="black", label="NumPy sector blocks (reference)",
+        )  # fmt: skip
     # The speedup over the dense baseline at the largest N both reached (12 if it did).
     done = {(r["method"], r["n"]): r["seconds"] for r in results["runs"] if "seconds" in r}
     shared = [n for (m, n) in done if m == "exact" and ("dense", n) in done]

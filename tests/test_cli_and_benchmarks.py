@@ -105,6 +105,10 @@ def test_scaling_benchmark_quick(tmp_path):
     assert 0 < batch["float32_max_error"] < 1e-6
     f32 = [r for r in results["runs"] if r["method"] == "exact_f32"]
     assert f32 and all(0 < r["max_error_vs_exact"] < 1e-6 for r in f32)
+    # The plain NumPy sector reference is an independent solution: it must agree.
+    exact = [r for r in results["runs"] if r["method"] == "exact"]
+    assert exact and all(r["numpy_sectors_max_error"] < 1e-12 for r in exact)
+    assert all({"ratio_to_numpy_sectors", "ratio_to_eigh"} <= r.keys() for r in exact)
     assert (tmp_path / "scaling.png").stat().st_size > 10_000
 
 
