@@ -92,6 +92,44 @@ def phase_table(lam: Float[Array, " d"], times: np.ndarray, dtype=None) -> tuple
     return cos, sin
 
 
+def gridded_line_sum(
+    freq: Float[Array, " l"], weight: Float[Array, " l"], n: int, dt: float, half_width: int = 10
+) -> tuple[Array, Array]:
+    r"""$\sum_l w_l e^{i\omega_l t_k}$ at $t_k = k\,\Delta t$, $k < n$, as (re, im): a sum
+    over $L$ lines of arbitrary frequencies, in $O(L\,w + n \log n)$ instead of $O(L n)$.
+
+    A type-1 non-uniform FFT by Gaussian gridding (Greengard & Lee, SIAM Rev. 46, 443,
+    2004): each line, at the angle $x_l = \omega_l \Delta t$ reduced to $[-\pi, \pi]$, is
+    spread by a Gaussian onto the $2w$ nearest points of a grid twice as fine as the
+    $n$ modes; one FFT of that grid, and the Gaussian's Fourier transform divided out,
+    give every mode. The modes are centred ($k - n/2$, the shift a phase of each
+    weight) so the division never amplifies by more than $e^{\pi w/12}$. The result is
+    an analytic function of the frequencies and weights, differentiated by JAX as it
+    stands (the scatter's derivative is a gather): no custom rule. Its error, with
+    `half_width` $w = 10$, is about $10^{-11}$ of the largest output and $10^{-10}$
+    (relative) in the gradients, measured against the direct table sum for 4,352 lines
+    and $n = 300$, where the value and gradient of 4 such sums took 7.8 against 154 ms
+    on one CPU core (`phase_table` and two products; 2026-11-30, the other core busy).
+    """
+    m_r = 2 * n
+    k0 = n // 2
+    tau = math.pi * half_width / (3.0 * n * n)  # Greengard & Lee's choice for ratio 2
+    x = freq * dt
+    x = x - (2 * np.pi) * jnp.round(x / (2 * np.pi))
+    c = weight * jnp.exp(1j * k0 * x)  # centre the modes: m = k - k0
+    h = 2 * np.pi / m_r
+    pos = -x / h  # the grid coordinate of each line (spread at -x for the + sign)
+    offsets = jnp.arange(1 - half_width, half_width + 1)
+    points = jnp.floor(pos).astype(jnp.int32)[:, None] + offsets[None, :]
+    d = (points - pos[:, None]) * h
+    spread = (c[:, None] * jnp.exp(-d * d / (4 * tau))).reshape(-1)
+    fine = jnp.zeros(m_r, spread.dtype).at[(points % m_r).reshape(-1)].add(spread)
+    modes = np.arange(n) - k0
+    deconvolve = np.sqrt(np.pi / tau) * np.exp(tau * modes * modes) / m_r
+    out = jnp.fft.fft(fine)[modes % m_r] * deconvolve.astype(weight.dtype)
+    return out.real, out.imag
+
+
 def _block_length(n: int) -> int:
     """A block length near $\\sqrt{n}$, a divisor of $n$ where one is close (no padding)."""
     root = math.sqrt(n)
