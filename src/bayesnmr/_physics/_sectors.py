@@ -131,6 +131,7 @@ def iz1_amplitudes(z1: np.ndarray):
 
     def amplitudes(vp, vq):
         v_up = vp[up]
-        return v_up.T @ v_up - 0.5 * jnp.eye(vp.shape[1], dtype=vp.dtype)
+        xp = np if isinstance(vp, np.ndarray) else jnp  # NumPy in, NumPy out
+        return v_up.T @ v_up - 0.5 * xp.eye(vp.shape[1], dtype=vp.dtype)
 
     return amplitudes

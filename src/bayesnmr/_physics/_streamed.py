@@ -17,7 +17,7 @@ from ._sectors import raising_index, sector_hamiltonian, sectors
 from ._spectral import reduce_angles
 
 
-def _eigh(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def eigh_in_place(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`eigh` after removing the mean diagonal, overwriting `h` (no copy of the block).
 
     LAPACK wants column-major storage: `h.T` is that (and, `h` being symmetric, the same
@@ -64,7 +64,7 @@ def streamed_sums(
     # tqdm's disable=None: a bar on a terminal only.
     disable = None if progress_bar is None else not progress_bar
     for k in tqdm(range(n, -1, -1), desc="sectors", leave=False, disable=disable):
-        lam, vec = _eigh(sector_hamiltonian(offsets_hz, bond_j_hz, k, xp=np))
+        lam, vec = eigh_in_place(sector_hamiltonian(offsets_hz, bond_j_hz, k, xp=np))
         cos, sin = _table(lam, times, dtype)
         up = np.flatnonzero(sectors(n)[k].z[0] > 0)
         v_up = vec[up]
