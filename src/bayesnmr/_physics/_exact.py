@@ -10,7 +10,7 @@ import numpy as np
 
 from .._checks import is_concrete
 from ._grid import TimeGrid
-from ._sectors import fid_norm, iz1_amplitudes, iz1_norm, raising_amplitudes, raising_index, sectors
+from ._sectors import fid_norm, iz1_amplitudes, iz1_norm, raising_amplitudes, sectors
 from ._sectors import sector_hamiltonian as _sector_hamiltonian
 from ._solver import AbstractSolver
 from ._spectral import make_spectral_observable
@@ -130,6 +130,6 @@ def _observables(n: int, grid: TimeGrid, time_dtype: str | None = None):
     r"""The FID (transitions from sector k + 1 to sector k through $F_+$) and iz1 (pairs
     of states within each sector, through the diagonal $I_{1z}$), sharing one `eigh` of
     every block."""
-    fid = [(k, k + 1, raising_amplitudes(raising_index(n, k))) for k in range(n)]
+    fid = [(k, k + 1, raising_amplitudes(n, k)) for k in range(n)]
     iz1 = [(k, k, iz1_amplitudes(sectors(n)[k].z[0])) for k in range(n + 1)]
     return make_spectral_observable([fid, iz1], grid.times, time_dtype)

@@ -109,17 +109,39 @@ def iz1_norm(n_spins: int) -> float:
     return 2.0**n_spins / 4.0
 
 
-def raising_amplitudes(table: np.ndarray):
-    r"""$A = V_p^\top F_+ V_q$, with $F_+ V_q$ gathered from the rows of $V_q$ (`table`:
-    `raising_index(N, k)`)."""
+@functools.cache
+def lowering_index(n_spins: int, k: int) -> np.ndarray:
+    """$F_+^\top$ from sector $k$ to sector $k + 1$ as a gather table: row $r$ lists, for
+    the state $r$ of sector $k + 1$, the $k + 1$ states of sector $k$ that $F_+$ maps onto
+    it (one of its down spins raised). Shape `(d_{k+1}, k + 1)`."""
+    lo, hi = sectors(n_spins)[k], sectors(n_spins)[k + 1]
+    table = [
+        lo.index_of(np.array([int(s) & ~(1 << i) for i in range(n_spins) if (int(s) >> i) & 1]))
+        for s in hi.states
+    ]
+    return np.array(table, dtype=np.int32).reshape(hi.dim, k + 1)
 
-    def amplitudes(vp, vq):
-        fv = vq[table[:, 0]]
+
+def raising_amplitudes(n_spins: int, k: int):
+    r"""$A = V_k^\top F_+ V_{k+1}$ for the FID between sectors $k$ and $k + 1$.
+
+    Contracted over the smaller sector: $V_k^\top (F_+ V_{k+1})$, with $F_+ V_{k+1}$
+    gathered from the rows of $V_{k+1}$, costs $d_k^2 d_{k+1}$; $(F_+^\top V_k)^\top
+    V_{k+1}$ costs $d_k d_{k+1}^2$, less in the upper half of the sectors ($k \ge N/2$,
+    where $d_{k+1} < d_k$)."""
+    d_p, d_q = (len(s.states) for s in sectors(n_spins)[k : k + 2])
+
+    def gather_sum(v, table):
+        out = v[table[:, 0]]
         for c in range(1, table.shape[1]):
-            fv = fv + vq[table[:, c]]
-        return vp.T @ fv
+            out = out + v[table[:, c]]
+        return out
 
-    return amplitudes
+    if d_q < d_p:
+        table = lowering_index(n_spins, k)
+        return lambda vp, vq: gather_sum(vp, table).T @ vq
+    table = raising_index(n_spins, k)
+    return lambda vp, vq: vp.T @ gather_sum(vq, table)
 
 
 def iz1_amplitudes(z1: np.ndarray):

@@ -33,7 +33,6 @@ from .._physics._sectors import (
     iz1_amplitudes,
     iz1_norm,
     raising_amplitudes,
-    raising_index,
     sector_hamiltonian,
     sectors,
 )
@@ -142,10 +141,7 @@ def _match(v_ref: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def _amplitudes(n: int, eig) -> tuple[list, list]:
-    fid = [
-        np.asarray(raising_amplitudes(raising_index(n, k))(eig[k][1], eig[k + 1][1]))
-        for k in range(n)
-    ]
+    fid = [np.asarray(raising_amplitudes(n, k)(eig[k][1], eig[k + 1][1])) for k in range(n)]
     iz1 = [
         np.asarray(iz1_amplitudes(sectors(n)[k].z[0])(eig[k][1], eig[k][1])) for k in range(n + 1)
     ]

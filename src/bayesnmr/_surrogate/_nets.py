@@ -19,7 +19,6 @@ from .._physics._sectors import (
     iz1_amplitudes,
     iz1_norm,
     raising_amplitudes,
-    raising_index,
     sectors,
 )
 from .._physics._spectral import phase_sum, phase_table
@@ -145,7 +144,7 @@ def traces_in_bases(vecs: list, blocks: list, grid: TimeGrid) -> Float[Array, "3
     tables = [phase_table(x, grid.times) for x in lam]
     fid_re = fid_im = iz1 = jnp.zeros(grid.n, lam[0].dtype)
     for k in range(n):
-        a = raising_amplitudes(raising_index(n, k))(vecs[k], vecs[k + 1])
+        a = raising_amplitudes(n, k)(vecs[k], vecs[k + 1])
         re, im = phase_sum(a * a, tables[k], tables[k + 1])
         fid_re, fid_im = fid_re + re, fid_im + im
     for k in range(n + 1):
