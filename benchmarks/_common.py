@@ -1,12 +1,9 @@
 """Shared helpers for the benchmarks: machine description, timing, atomic JSON."""
 
 import json
-import os
-import platform
 import subprocess
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -15,31 +12,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def machine() -> dict:
-    """What ran the benchmark: CPU, cores, memory, and the versions that matter."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    versions = {}
-    for pkg in ("bayesnmr", "jax", "jaxlib", "equinox", "diffrax", "numpy", "qutip"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = None
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {
-        "commit": commit(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gib": round(mem, 1),
-        "python": platform.python_version(),
-        "versions": versions,
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-    }
+    """What ran the benchmark: CPU, cores, memory, the versions that matter, the date, and
+    the commit (with `+dirty` for uncommitted changes to the code)."""
+    from bayesnmr._io import provenance
+
+    return provenance() | {"commit": commit()}
 
 
 def stamp() -> dict:

@@ -42,6 +42,11 @@ def test_result_round_trip_and_compare(tiny_result, tmp_path):
     np.testing.assert_array_equal(back.ranks, tiny_result.ranks)
     np.testing.assert_array_equal(back.covered90, tiny_result.covered90)
     assert back.coverage == tiny_result.coverage
+    # Where, when and how it ran travels with the result.
+    made = back.provenance
+    assert made == tiny_result.provenance
+    assert made["settings"]["seed"] == 3 and made["settings"]["n_datasets"] == 2
+    assert made["resumed"] == 0 and made["versions"]["bayesnmr"] == bn.__version__
     same = back.compare(tiny_result)
     assert same["shift"]["j_hz"]["median"] == 0.0
     assert same["sd_ratio"]["j_hz"]["median"] == pytest.approx(1.0)

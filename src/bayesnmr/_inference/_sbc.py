@@ -2,12 +2,14 @@
 
 import dataclasses
 import os
+import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from .._io import provenance
 from .._physics._exact import ExactSolver
 from .._physics._grid import TimeGrid
 from .._physics._solver import AbstractSolver
@@ -121,6 +123,7 @@ def calibrate(
         grid, priors, solver, model_error, sampler, rank_draws, observe_iz1, seed, start,
         correct,
     )  # fmt: skip
+    t0 = time.perf_counter()
     store = Checkpoint(checkpoint, job.fingerprint()) if checkpoint is not None else None
     records: dict[int, dict] = {} if store is None else store.load()
     todo = [k for k in range(n_datasets) if k not in records]
@@ -172,6 +175,12 @@ def calibrate(
         sds=stack("sd"),
         pareto_k=stack("pareto_k") if correct else None,
         corrected=stack("corrected").astype(bool) if correct else None,
+        provenance=provenance()
+        | {
+            "seconds": time.perf_counter() - t0,
+            "resumed": n_datasets - len(todo),
+            "settings": job.fingerprint() | {"n_datasets": n_datasets, "batch": batch},
+        },
     )
 
 

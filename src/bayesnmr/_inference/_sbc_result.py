@@ -22,6 +22,9 @@ class SBCResult:
     per parameter), `sds` (`(datasets, parameters)`: posterior standard deviations),
     and for a surrogate's posterior corrected to the exact one, `pareto_k` and
     `corrected` (`(datasets,)`: the correction's k-hat, and whether it succeeded).
+    `provenance`: where and when it ran (date, commit, machine, versions), its settings,
+    `seconds` (the wall time of the call that finished it) and `resumed` (data sets
+    taken from a checkpoint); None in files written before it existed.
     """
 
     names: list
@@ -35,6 +38,7 @@ class SBCResult:
     sds: np.ndarray | None = None
     pareto_k: np.ndarray | None = None
     corrected: np.ndarray | None = None
+    provenance: dict | None = None
 
     @property
     def coverage(self) -> dict:
@@ -106,6 +110,7 @@ class SBCResult:
             "covered90": self.covered90.tolist(),
             "pareto_k": None if self.pareto_k is None else self.pareto_k.tolist(),
             "corrected": None if self.corrected is None else self.corrected.tolist(),
+            "provenance": self.provenance,
         }
 
     @classmethod
@@ -124,9 +129,10 @@ class SBCResult:
             c50, c90 = np.array(d["covered50"], bool), np.array(d["covered90"], bool)
             khat = None if d.get("pareto_k") is None else np.array(d["pareto_k"], float)
             ok = None if d.get("corrected") is None else np.array(d["corrected"], bool)
+            made = d.get("provenance")
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"Cannot read {str(path)!r} as an SBC result: {err}") from None
-        return cls(names, ranks, rank_draws, truths, means, c50, c90, bins, sds, khat, ok)
+        return cls(names, ranks, rank_draws, truths, means, c50, c90, bins, sds, khat, ok, made)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the result as JSON, atomically."""
