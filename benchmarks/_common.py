@@ -1,6 +1,7 @@
 """Shared helpers for the benchmarks: machine description, timing, atomic JSON."""
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -22,8 +23,14 @@ def machine() -> dict:
 def stamp() -> dict:
     """What every row of a results file records: the commit and the date it was measured
     on (the machine is in the file's `machine`), so that re-measuring some rows does not
-    restamp the others."""
-    return {"commit": commit(), "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    restamp the others; and how busy the machine was: the cores this process may use
+    (`taskset` narrows them) and the 1-minute load average when the row was written."""
+    return {
+        "commit": commit(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "usable_cores": len(os.sched_getaffinity(0)),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+    }
 
 
 def commit() -> str:

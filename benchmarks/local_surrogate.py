@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, median_time, write_json  # noqa: E402
+from _common import machine, median_time, stamp, write_json  # noqa: E402
 
 
 def problem(n: int):
@@ -169,7 +169,8 @@ def run_reference(n: int, out: Path, host: dict) -> dict:
         "mean_leapfrog_steps": float(np.asarray(dt.sample_stats["n_steps"]).mean()),
         "posterior_mean": mean.tolist(),
         "posterior_sd": sd.tolist(),
-        **{k: host[k] for k in ("commit", "date", "cpu", "cores")},
+        **{k: host[k] for k in ("cpu", "cores")},
+        **stamp(),
     }
     path = out / "local_surrogate_reference.json"
     old = json.loads(path.read_text()) if path.is_file() else {"rows": []}
@@ -214,7 +215,7 @@ def main(args) -> dict:
         results = {**old, "rows": rows}
         write_json(path, results)
     for n in spins:
-        row = run_local(n, args.quick) | {k: host[k] for k in ("commit", "date", "cpu", "cores")}
+        row = run_local(n, args.quick) | {k: host[k] for k in ("cpu", "cores")} | stamp()
         if not args.quick:
             row = compared(row, refs.get(n))
         rows.append(row)

@@ -198,11 +198,12 @@ FIGURES = [
     (
         "docs/benchmarks.md",
         lambda: (
-            "| 10 | **{:,.0f} s = {:.0f} min** (≤ 10 min: **missed**) | {:.0f} s | {:.0f} s ({}) "
+            "| 10 | **{:,.0f} s = {:.0f} min** (≤ 10 min: {}) | {:.0f} s | {:.0f} s ({}) "
             "| {:,} → {:,} | {:.0f} s | {:.2f} | {:.0f} of 1,000 | {:.3f} "
             "| {:.0f} / {:.0f} | {:.1f} |".format(
                 (r := _local(10))["total_seconds"],
                 r["total_seconds"] / 60,
+                "met" if r["total_seconds"] <= 600 else "**missed**",
                 r["fit_seconds"],
                 r["training_seconds"],
                 r["training_points"],
@@ -221,9 +222,10 @@ FIGURES = [
     (
         "docs/benchmarks.md",
         lambda: (
-            "7.1 steps × 4 × 2000 iterations: {:,.0f} s = {:.0f} min, so the local workflow is "
-            "about\n**{:.1f}× faster**".format(
-                (r := _local(10))["exact_nuts_estimate_seconds"],
+            "{:.1f} steps × 4 × 2000 iterations: {:,.0f} s = {:.0f} min, so the local workflow "
+            "is about\n**{:.1f}× faster**".format(
+                (r := _local(10))["mean_leapfrog_steps"],
+                r["exact_nuts_estimate_seconds"],
                 r["exact_nuts_estimate_seconds"] / 60,
                 r["speedup_estimate"],
             )
