@@ -13,6 +13,12 @@ Every time is wall time in one fresh process, compilation included, as a user wa
   shipped `chain4` surrogate's domain), J in [0, 20] Hz; `bn.fit` with that forward
   model, then `sample_posterior(data, priors, init=fit)` timed alone (`seconds`: NUTS,
   its compilation and the posterior predictive). Target (exact): <= 30 s on 2 cores.
+- `--spins 6 8` (runs `exact_n6`, `exact_n8`, merged into an existing `nuts.json`):
+  longer chains, one random chain per N (offsets U[-100, 100] Hz, J U[2, 20] Hz, seed N,
+  sigma = 0.02), priors +-5 Hz around the true offsets, `bn.fit` from offsets 0.5 Hz
+  off the truth, then `sample_posterior(data, priors, init=fit)` timed alone, 4 chains x
+  (1000 + 1000), compilation included. Targets (issue 17): N = 6 <= 3 min, N = 8
+  <= 12 min on 2 cores.
 - `memory`: `--calls` posteriors in one process (2 spins, new data each call, 2 chains x
   (100 + 100), started at the truth), resident memory after each: the sampler is
   compiled once, so memory must stay flat.
@@ -23,10 +29,12 @@ surrogate's posterior mean against the exact one in exact posterior sds.
 Writes `nuts.json` into `--out`.
 
     uv run python benchmarks/nuts.py            # the full run (a few minutes)
+    uv run python benchmarks/nuts.py --spins 6 8   # exact NUTS on longer chains (~15 min)
     uv run python benchmarks/nuts.py --quick    # 2 chains x (50 + 50), 5 calls: a smoke test
 """
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -73,6 +81,8 @@ def main(args) -> dict:
     bn.use_cpu_cores()  # before JAX computes anything
     jax.config.update("jax_enable_x64", True)
 
+    if args.spins:
+        return longer_chains(args)
     chain = bn.SpinChain([-40.0, -10.0, 20.0, 45.0], 12.5)
     grid = bn.TimeGrid(300, 1e-3)
     data = bn.synthesize(chain, grid, sigma=0.02, seed=1)
@@ -120,6 +130,42 @@ def main(args) -> dict:
     return results
 
 
+def longer_chains(args) -> dict:
+    """Exact NUTS on one random chain per N in `args.spins`, merged into `nuts.json`."""
+    import jax
+
+    import bayesnmr as bn
+
+    path = Path(args.out) / "nuts.json"
+    results = json.loads(path.read_text()) if path.is_file() else {"runs": {}}
+    chains, warmup, draws = (2, 50, 50) if args.quick else (4, 1000, 1000)
+    grid = bn.TimeGrid(300, 1e-3)
+    for n in args.spins:
+        rng = np.random.default_rng(n)
+        chain = bn.SpinChain(rng.uniform(-100, 100, n), float(rng.uniform(2, 20)))
+        data = bn.synthesize(chain, grid, sigma=0.02, seed=n)
+        priors = bn.Priors.around(np.asarray(chain.offsets_hz), 5.0, j_hz=(0.0, 25.0))
+        start = {"offsets_hz": np.asarray(chain.offsets_hz) + 0.5, "j_hz": float(chain.j_hz)}
+        with jax.numpy_rank_promotion("allow"):
+            t0 = time.perf_counter()
+            fit = bn.fit(data, priors, init=start, n_starts=1, progress_bar=False)
+            fit_seconds = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            dt = bn.sample_posterior(
+                data, priors, init=fit, progress_bar=False,
+                sampler=bn.NUTS(chains=chains, warmup=warmup, draws=draws),
+            )  # fmt: skip
+            seconds = time.perf_counter() - t0
+        run = describe(dt, seconds, fit_seconds=fit_seconds, n_spins=n) | stamp()
+        results["runs"][f"exact_n{n}"] = run
+        print(n, {k: v for k, v in run.items() if k[:2] != "me"}, flush=True)
+    results["longer_chains_method"] = longer_chains.__doc__
+    results.setdefault("machine", machine())
+    write_json(path, results)
+    print(f"Wrote {path}")
+    return results
+
+
 def memory_over_calls(calls: int) -> dict:
     import bayesnmr as bn
 
@@ -152,6 +198,7 @@ def parse_args(argv=None):
     )
     p.add_argument("--quick", action="store_true", help="2 chains x (50 + 50): a smoke test")
     p.add_argument("--calls", type=int, default=100, help="posteriors in the memory loop")
+    p.add_argument("--spins", type=int, nargs="*", default=[], help="exact NUTS at these N only")
     p.add_argument("--out", default="benchmarks/results")
     return p.parse_args(argv)
 

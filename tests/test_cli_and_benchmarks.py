@@ -168,6 +168,14 @@ def test_nuts_benchmark_quick(tmp_path):
     truth = [-40.0, -10.0, 20.0, 45.0]
     assert all(abs(mean[f"offsets_hz[{i}]"] - truth[i]) < 0.1 for i in range(4))
     assert results["memory"]["calls"] == 5 and len(results["memory"]["rss_mib"]) == 5
+    # Longer chains are merged into the same file, beside the runs already there.
+    run_quick("nuts.py", tmp_path, "--spins", "2")
+    results = json.loads((tmp_path / "nuts.json").read_text())
+    assert set(results["runs"]) == {"plain", "surrogate", "exact", "exact_n2"}
+    run = results["runs"]["exact_n2"]
+    truth = np.random.default_rng(2).uniform(-100, 100, 2)  # the benchmark's chain for N = 2
+    assert run["n_spins"] == 2
+    assert all(abs(run["mean"][f"offsets_hz[{i}]"] - truth[i]) < 0.1 for i in range(2))
 
 
 def test_jacobi_ablation_quick(tmp_path):
