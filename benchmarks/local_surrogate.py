@@ -19,6 +19,12 @@ included, as a user waits:
   N + 1 parameters, warm (median of 3), and `exact_nuts_estimate_seconds`: that times the
   mean leapfrog steps per iteration of the surrogate's NUTS times 4 x 2000 iterations
   (what exact NUTS would cost, sequentially), and its ratio to the whole local workflow.
+- `line_sum_seconds`: on a local surrogate trained around the fit (ten Laplace sds, as
+  `sample_posterior` does), the value and gradient of the least-squares misfit for 4
+  parameter vectors at once (jitted, warm, median of 5), two ways in one process: the
+  surrogate as it is (its sums over lines by a non-uniform FFT: `nufft`) and the same
+  lines summed directly over a table of phases (`direct`: what it did before), with
+  their largest difference in the traces (`line_sum_max_difference`).
 - `--reference N`: exact NUTS on the same data, 2 chains x (500 + 500), vectorized,
   timed, written to `local_surrogate_reference.json`; the local posterior's means (in
   reference sds) and sds (relative) against it.
@@ -82,6 +88,44 @@ def exact_gradient_seconds(data, chain) -> float:
     return median_time(lambda: g(theta).block_until_ready(), 3)[0]
 
 
+def line_sum_seconds(data, fit) -> dict:
+    """The local surrogate's misfit gradient, its sums by non-uniform FFT and directly."""
+    import jax
+    import jax.numpy as jnp
+
+    import bayesnmr as bn
+    from bayesnmr._physics._sectors import fid_norm, iz1_norm
+    from bayesnmr._physics._spectral import phase_table
+
+    n, grid = data.n_spins, data.grid
+    centre = np.r_[fit.offsets_hz, np.atleast_1d(fit.j_hz)]
+    half = 10 * fit.stderr[: n + 1]
+    region = bn.Domain(n, np.stack([centre[:n] - half[:n], centre[:n] + half[:n]], -1),
+                       (centre[n] - half[n], centre[n] + half[n]))  # fmt: skip
+    net = bn.train_local_surrogate(region, grid, progress_bar=False).net
+    observed = jnp.stack([jnp.asarray(data.mx), jnp.asarray(data.my), jnp.asarray(data.iz1)])
+
+    def direct(theta):
+        ff, fw, fi, wi = net.lines(theta)
+        (cf, sf), (ci, _) = phase_table(ff, grid.times), phase_table(fi, grid.times)
+        return jnp.stack([fw @ cf / fid_norm(n), fw @ sf / fid_norm(n), wi @ ci / iz1_norm(n)])
+
+    def misfit(model):
+        return jax.jit(
+            jax.vmap(jax.value_and_grad(lambda th: jnp.sum((model(th) - observed) ** 2)))
+        )
+
+    rng = np.random.default_rng(0)
+    thetas = jnp.asarray(centre + rng.uniform(-0.5, 0.5, (4, n + 1)) * half)
+    out = {}
+    for name, model in (("nufft", net), ("direct", direct)):
+        fn = misfit(model)
+        jax.block_until_ready(fn(thetas))
+        out[name] = median_time(lambda fn=fn: jax.block_until_ready(fn(thetas)), 5)[0]
+    diff = jnp.abs(jax.vmap(net)(thetas) - jax.vmap(direct)(thetas)).max()
+    return {"line_sum_seconds": out, "line_sum_max_difference": float(diff)}
+
+
 def run_local(n: int, quick: bool) -> dict:
     import bayesnmr as bn
 
@@ -110,7 +154,8 @@ def run_local(n: int, quick: bool) -> dict:
     estimate = grad * steps * chains * (warmup + draws)
     mean, sd = moments(dt)
     truth = np.r_[chain.offsets_hz, chain.j_hz]
-    return {
+    sums = line_sum_seconds(data, fit)
+    return sums | {
         "n_spins": n,
         "offsets_hz": np.asarray(chain.offsets_hz).tolist(),
         "j_hz": float(chain.j_hz),

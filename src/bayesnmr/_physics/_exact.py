@@ -59,15 +59,15 @@ class ExactSolver(AbstractSolver):
       larger chains.
     - `time_dtype`: `None` (the default: the chain's dtype, float64 under x64) or
       `"float32"` for the phase tables and the sums over times; the eigendecompositions
-      stay in the chain's dtype. float32 is about 1.6x faster on a CPU (batched N = 8)
-      with errors of about 1e-7 in the traces (measured in
-      [Benchmarks](benchmarks.md)): enough for training data, which is stored in
-      float32, not for inference on precise data.
+      stay in the chain's dtype. It raises the batch throughput a little (N = 8) and
+      hardly helps one long chain, with errors of about 1e-7 in the traces (the figures
+      are in [Solvers](solvers.md) and [Benchmarks](benchmarks.md)): enough for training
+      data, which is stored in float32, not for inference on precise data.
     - `stream_from`: chains of at least this many spins (default 14), given concrete
       values (not under `jit`, `vmap` or `grad`), are solved one sector at a time in
-      NumPy/SciPy, holding two blocks' eigenvectors at most: at N = 14, 13 s and
-      1.0 GiB against 17 s and 1.8 GiB jitted (both cold, one run on 2 cores); the
-      jitted path would need all blocks at once (about 5 GB of eigenvectors at N = 16).
+      NumPy/SciPy, holding two blocks' eigenvectors at most (the time and memory per N
+      are in [Benchmarks](benchmarks.md)); the jitted path would need all blocks at
+      once (about 5 GB of eigenvectors at N = 16).
       Traced chains always take the jitted path.
     """
 
