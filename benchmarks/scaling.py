@@ -40,8 +40,8 @@ bare JAX process is measured too, as the baseline. Times are medians of repeats 
 for jitted methods). A method stops at the first N whose run exceeds `--limit` seconds.
 
 Writes `scaling.json` and `scaling.png` into `--out`. A re-run keeps from the last file
-the runs beyond its `--max-n` (and, with `--methods`, those of the other methods), each
-row with the commit and date it was measured at.
+the runs it did not plan (other methods, N beyond its limits), each row with the commit
+and date it was measured at.
 
     uv run python benchmarks/scaling.py            # the full run (~30 min on 2 cores)
     uv run python benchmarks/scaling.py --max-n 16 --exact-limit 1500   # + N = 15, 16
@@ -506,18 +506,14 @@ def main(args) -> dict:
         print(json.dumps(res), flush=True)
     out = Path(args.out)
     if not args.quick and (out / "scaling.json").exists():
-        # Keep from the last file, each with its own commit and date: the runs of the
-        # methods not re-measured (`--methods`), and those beyond this run's --max-n (the
-        # exact solver at N = 15, 16 takes a quarter of an hour: `--max-n 16` re-measures).
+        # Keep from the last file, each with the commit and date it was measured at, the
+        # runs this one did not plan: other methods, or N outside a method's range here
+        # (the exact solver at N = 15, 16 takes a quarter of an hour: `--max-n 16`).
         old = json.loads((out / "scaling.json").read_text())
-        redone = {r.get("method") for r in runs}
-        measured = {(r.get("method"), r.get("n")) for r in runs}
-        runs = [
-            r
-            for r in old["runs"]
-            if (args.methods and r.get("method") not in redone)
-            or (r.get("n", 0) > max_n and (r.get("method"), r.get("n")) not in measured)
-        ] + runs
+        planned = {(m, n) for m, ns in plan.items() for n in ns} | {("baseline", 1)}
+        if batch:
+            planned.add(("exact_batch", 4 if args.quick else 8))
+        runs = [r for r in old["runs"] if (r.get("method"), r.get("n")) not in planned] + runs
     results = {
         "benchmark": "scaling",
         "method": __doc__,
