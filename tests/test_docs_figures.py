@@ -310,6 +310,18 @@ FIGURES += [
 ]
 
 
+def _shift_sentence() -> str:
+    shift = _json("nuts.json")["surrogate_shift_in_sd"]
+    offsets = [v for k, v in shift.items() if k.startswith("offsets_hz")]
+    return (
+        "sit {:.1f}–{:.1f} exact-posterior sds away for the offsets ({:.1f} sd for J, {:.1f} "
+        "for σ)".format(min(offsets), max(offsets), shift["j_hz"], shift["sigma"])
+    )
+
+
+FIGURES.append(("docs/benchmarks.md", _shift_sentence))
+
+
 @pytest.mark.parametrize(
     "doc, render", FIGURES, ids=[f"{d}:{i}" for i, (d, _) in enumerate(FIGURES)]
 )
