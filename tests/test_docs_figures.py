@@ -322,6 +322,31 @@ def _shift_sentence() -> str:
 FIGURES.append(("docs/benchmarks.md", _shift_sentence))
 
 
+def _coverage_range(*names: str) -> str:
+    """The smallest and largest 90 % coverage over the named SBC results, in %."""
+    values = [
+        100 * v
+        for name in names
+        for v in json.loads((ROOT / "docs" / "figures" / f"sbc_{name}.json").read_text())[
+            "coverage"
+        ]["90"].values()
+    ]
+    return f"{min(values):g}–{max(values):g} %"
+
+
+FIGURES += [
+    (
+        "docs/benchmarks.md",
+        lambda: "90 % intervals cover {} of the truths, the exact solver's {} (see".format(
+            _coverage_range("chain4"), _coverage_range("exact2", "exact4")
+        ),
+    ),
+    ("docs/calibration.md", lambda: f"90 % interval covers {_coverage_range('exact2', 'exact4')}"),
+    ("docs/calibration.md", lambda: f"  {_coverage_range('chain4')} of the truths"),
+    ("docs/calibration.md", lambda: f"coverage rises to {_coverage_range('chain4err')} (target"),
+]
+
+
 @pytest.mark.parametrize(
     "doc, render", FIGURES, ids=[f"{d}:{i}" for i, (d, _) in enumerate(FIGURES)]
 )
