@@ -385,6 +385,64 @@ FIGURES += [
 ]
 
 
+def _sur(name: str) -> dict:
+    return _json("surrogate.json")["models"][name]
+
+
+def _pct(name: str, stat: str, fmts=(".2f", ".2f", ".2f")) -> list[str]:
+    return [
+        format(100 * _sur(name)[k][stat], f) for k, f in zip(("mx", "my", "iz1"), fmts, strict=True)
+    ]
+
+
+FIGURES += [
+    (
+        "docs/surrogates.md",
+        lambda: "| N = 4: median ≤ 1 % | {} % (mx), {} % (my), {} % (iz1) |".format(
+            *_pct("chain4", "median")
+        ),
+    ),
+    (
+        "docs/surrogates.md",
+        lambda: "| N = 4: 95th percentile ≤ 3 % | {} %, {} %, {} % |".format(
+            *_pct("chain4", "p95", (".1f",) * 3)
+        ),
+    ),
+    (
+        "docs/surrogates.md",
+        lambda: "| N = 8: median ≤ 3 % | {} %, {} %, {} % |".format(
+            *_pct("chain8", "median", (".1f", ".1f", ".2f"))
+        ),
+    ),
+    (
+        "docs/surrogates.md",
+        lambda: "| late / early ≤ 2 for every observable | N = 4: {}; N = 8: {} |".format(
+            *(
+                ", ".join(f"{_sur(m)['stability'][k]:.2f}" for k in ("mx", "my", "iz1"))
+                for m in ("chain4", "chain8")
+            )
+        ),
+    ),
+    (
+        "docs/surrogates.md",
+        lambda: (
+            "| one trajectory ≤ 50 µs (jit, warm) | eigen {:.0f} µs (N = 4); "
+            "MLP {:.0f} µs |".format(
+                1e6 * _sur("chain4")["speed"]["single_seconds"],
+                1e6 * _sur("mlp4")["speed"]["single_seconds"],
+            )
+        ),
+    ),
+    (
+        "docs/surrogates.md",
+        lambda: "| batched ≥ 10⁵ trajectories/s | eigen {:,.0f}/s; MLP {:,.0f}/s |".format(
+            round(_sur("chain4")["speed"]["trajectories_per_second"], -2),
+            round(_sur("mlp4")["speed"]["trajectories_per_second"], -3),
+        ),
+    ),
+]
+
+
 @pytest.mark.parametrize(
     "doc, render", FIGURES, ids=[f"{d}:{i}" for i, (d, _) in enumerate(FIGURES)]
 )
