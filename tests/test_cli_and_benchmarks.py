@@ -202,7 +202,7 @@ def test_local_surrogate_benchmark_quick(tmp_path):
     rows = json.loads((tmp_path / "local_surrogate.json").read_text())["rows"]
     assert rows[0]["corrected"] == 1 and rows[0]["pareto_k"] < 0.7
     # The non-uniform FFT and the direct sum over the same lines give the same traces.
-    assert rows[0]["line_sum_max_difference"] < 1e-9
+    assert rows[0]["line_sum_max_difference"] < 1e-8  # of traces that start at 1
     assert set(rows[0]["line_sum_seconds"]) == {"nufft", "direct"}
 
 

@@ -105,7 +105,7 @@ class LineNet(eqx.Module):
 def line_sum(freq: Array, weight: Array, grid: TimeGrid) -> tuple[Array, Array]:
     r"""$\sum_l w_l \cos\omega_l t$ and $\sum_l w_l \sin\omega_l t$ at every time.
 
-    By a non-uniform FFT (`gridded_line_sum`), errors about 1e-11: at N = 10 (4,352 line
+    By a non-uniform FFT (`gridded_line_sum`), errors about 1e-9: at N = 10 (4,352 line
     groups, 300 times) far cheaper than the phase table and two products it used before
     (`benchmarks/local_surrogate.py` times both)."""
     return gridded_line_sum(freq, weight, grid.n, grid.dt)
@@ -325,7 +325,7 @@ def train_local_surrogate(
     region, so a quadratic in $\theta$ per line, fitted by least squares to exact line
     lists at a few hundred points of the region, reproduces the traces far below the
     noise; the traces are the sums over the lines (a non-uniform FFT, errors about
-    1e-11). Training takes seconds (172 exact line lists at N = 10); a gradient of the
+    1e-9). Training takes seconds (172 exact line lists at N = 10); a gradient of the
     surrogate then costs a small fraction of an exact one (`benchmarks/local_surrogate.py`
     measures both, and the whole workflow: [Benchmarks](benchmarks.md)).
 
