@@ -387,12 +387,15 @@ def plot(results: dict, path: Path) -> None:
         1, 2, figsize=(12, 4.8), constrained_layout=True, width_ratios=[3, 2]
     )
     for method, (label, color, marker) in METHOD_STYLE.items():
-        rows = [r for r in results["runs"] if r.get("method") == method and "seconds" in r]
+        rows = sorted(
+            (r for r in results["runs"] if r.get("method") == method and "seconds" in r),
+            key=lambda r: r["n"],
+        )
         if not rows:
             continue
         ns = [r["n"] for r in rows]
         ax.semilogy(ns, [r["seconds"] for r in rows], marker=marker, color=color, label=label)
-    ref = [r for r in results["runs"] if "numpy_sectors_seconds" in r]
+    ref = sorted((r for r in results["runs"] if "numpy_sectors_seconds" in r), key=lambda r: r["n"])
     if ref:
         ax.semilogy(
             [r["n"] for r in ref], [r["numpy_sectors_seconds"] for r in ref], ls="--",
@@ -426,7 +429,10 @@ def plot(results: dict, path: Path) -> None:
     )
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    typ = [r for r in results["runs"] if r.get("method") == "typicality" and "max_stderr" in r]
+    typ = sorted(
+        (r for r in results["runs"] if r.get("method") == "typicality" and "max_stderr" in r),
+        key=lambda r: r["n"],
+    )
     if typ:
         ns = [r["n"] for r in typ]
         ax_err.semilogy(
