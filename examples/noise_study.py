@@ -114,6 +114,7 @@ def main(args) -> dict:
         "rows": rows,
         "slopes": slopes,
         "seconds": time.perf_counter() - t0,
+        "provenance": bn.provenance(),
     }
     out = Path(args.out)
     bn.write_json(out / "noise_study.json", result)

@@ -1,6 +1,7 @@
 """Every example runs with --quick (numpyro's test_examples style)."""
 
 import importlib.util
+import json
 import warnings
 from pathlib import Path
 
@@ -93,7 +94,8 @@ def test_noise_study(tmp_path):
     assert rows["n"][1]["j_sd"] < rows["n"][0]["j_sd"]
     assert all(abs(r["j_mean"] - 10.0) < 0.5 for a in rows.values() for r in a)
     assert (tmp_path / "noise_study.png").stat().st_size > 10_000
-    assert (tmp_path / "noise_study.json").is_file()
+    saved = json.loads((tmp_path / "noise_study.json").read_text())
+    assert saved["provenance"]["versions"]["bayesnmr"] == bn.__version__
 
 
 def test_surrogate_posterior(tmp_path):

@@ -24,6 +24,7 @@ from ._inference._sampler import NUTS as NUTS
 from ._inference._sampler import use_cpu_cores as use_cpu_cores
 from ._inference._sbc import calibrate as calibrate
 from ._inference._sbc_result import SBCResult as SBCResult
+from ._io import provenance as provenance
 from ._io import save_figure as save_figure
 from ._io import write_json as write_json
 from ._physics._exact import ExactSolver as ExactSolver
