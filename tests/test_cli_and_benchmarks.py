@@ -238,7 +238,8 @@ def test_demo_runs_the_whole_story(tmp_path):
     assert set(run["stage_seconds"]) == {
         "simulate", "recover_j", "global_fit", "nuts_exact", "surrogate_corrected"
     }  # fmt: skip
-    assert run["demo_seconds"] <= run["seconds"]  # the demo's own clock, inside the process
+    # The demo's own clock (whole seconds, rounded) runs inside the benchmark's.
+    assert run["demo_seconds"] <= run["seconds"] + 0.5
     # Step 3 recovers every offset (printed with its Laplace sd) from the data alone.
     fitted = [float(v) for v in re.findall(r"offsets_hz\[\d\] =\s+(-?[\d.]+) \+-", text)]
     np.testing.assert_allclose(fitted, [-40.0, -10.0, 20.0, 45.0], atol=0.1)
