@@ -111,7 +111,7 @@ def iz1_norm(n_spins: int) -> float:
 
 @functools.cache
 def lowering_index(n_spins: int, k: int) -> np.ndarray:
-    """$F_+^\top$ from sector $k$ to sector $k + 1$ as a gather table: row $r$ lists, for
+    r"""$F_+^\top$ from sector $k$ to sector $k + 1$ as a gather table: row $r$ lists, for
     the state $r$ of sector $k + 1$, the $k + 1$ states of sector $k$ that $F_+$ maps onto
     it (one of its down spins raised). Shape `(d_{k+1}, k + 1)`."""
     lo, hi = sectors(n_spins)[k], sectors(n_spins)[k + 1]
