@@ -518,7 +518,7 @@ def main(args) -> dict:
         old = json.loads((out / "scaling.json").read_text())
         planned = {(m, n) for m, ns in plan.items() for n in ns} | {("baseline", 1)}
         if batch:
-            planned.add(("exact_batch", 4 if args.quick else 8))
+            planned.add(("exact_batch", 8))
         runs = [r for r in old["runs"] if (r.get("method"), r.get("n")) not in planned] + runs
     results = {
         "benchmark": "scaling",
