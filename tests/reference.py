@@ -16,19 +16,47 @@ def op(single, site, n):
     return out
 
 
+def _as_matrix(n, j):
+    """A chain's N - 1 bond couplings as the (N, N) coupling matrix; a matrix as it is."""
+    j = np.asarray(j, dtype=float)
+    if j.ndim == 2:
+        return j
+    m = np.zeros((n, n))
+    for b in range(n - 1):
+        m[b, b + 1] = m[b + 1, b] = j[b]
+    return m
+
+
+def qutip_operators(qutip, n):
+    """`{"x", "y", "z", "p"}` -> the N single-spin operators I_x, I_y, I_z, I_+ in QuTiP."""
+    return {
+        name: [qutip.tensor([f() if k == i else qutip.qeye(2) for k in range(n)]) for i in range(n)]
+        for name, f in (
+            ("x", lambda: qutip.sigmax() / 2),
+            ("y", lambda: qutip.sigmay() / 2),
+            ("z", lambda: qutip.sigmaz() / 2),
+            ("p", qutip.sigmap),
+        )
+    }
+
+
 def dense_hamiltonian(offsets, j_bonds):
-    """H (rad/s) of a chain as a full 2^N matrix."""
+    """H (rad/s) as a full 2^N matrix: `j_bonds` a chain's N - 1 bond couplings, or an
+    (N, N) coupling matrix (every pair i < j)."""
     n = len(offsets)
+    jm = _as_matrix(n, j_bonds)
     ix = [op(SX, i, n) for i in range(n)]
     iy = [op(SY, i, n) for i in range(n)]
     iz = [op(SZ, i, n) for i in range(n)]
     h = sum(2 * np.pi * offsets[i] * iz[i] for i in range(n))
-    for b in range(n - 1):
-        h = h + 2 * np.pi * j_bonds[b] * (ix[b] @ ix[b + 1] + iy[b] @ iy[b + 1] + iz[b] @ iz[b + 1])
+    for a in range(n):
+        for b in range(a + 1, n):
+            h = h + 2 * np.pi * jm[a, b] * (ix[a] @ ix[b] + iy[a] @ iy[b] + iz[a] @ iz[b])
     return h
 
 
-def dense_traces(offsets, j_bonds, times):
+def dense_traces(offsets, j_bonds, times, iz_spin=1):
+    """mx, my, and the polarisation of spin `iz_spin` (counted from 1) from I_kz."""
     n = len(offsets)
     ix = [op(SX, i, n) for i in range(n)]
     iy = [op(SY, i, n) for i in range(n)]
@@ -36,15 +64,16 @@ def dense_traces(offsets, j_bonds, times):
     e, v = np.linalg.eigh(dense_hamiltonian(offsets, j_bonds))
     fx = sum(ix)
     fp = sum(ix) + 1j * sum(iy)
+    izk = iz[iz_spin - 1]
     out = {"mx": [], "my": [], "iz1": []}
     for t in times:
         u = (v * np.exp(-1j * e * t)) @ v.conj().T
         rho_x = u @ fx @ u.conj().T
-        rho_z = u @ iz[0] @ u.conj().T
+        rho_z = u @ izk @ u.conj().T
         m = np.trace(rho_x @ fp) / np.trace(fx @ fx).real
         out["mx"].append(m.real)
         out["my"].append(m.imag)
-        out["iz1"].append((np.trace(rho_z @ iz[0]) / np.trace(iz[0] @ iz[0])).real)
+        out["iz1"].append((np.trace(rho_z @ izk) / np.trace(izk @ izk)).real)
     return {k: np.array(v) for k, v in out.items()}
 
 

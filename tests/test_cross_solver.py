@@ -6,7 +6,7 @@ import pytest
 import bayesnmr as bn
 
 from conftest import random_chain
-from reference import dense_traces
+from reference import dense_traces, qutip_operators
 
 GRID = bn.TimeGrid(n=300, dt=1e-3)
 
@@ -48,14 +48,7 @@ def test_exact_vs_qutip():
     qutip = pytest.importorskip("qutip")
     offsets, j = np.array([-30.0, 5.0, 40.0]), np.array([12.0, 7.0])
     n = len(offsets)
-    ops = {
-        name: [qutip.tensor([f() if k == i else qutip.qeye(2) for k in range(n)]) for i in range(n)]
-        for name, f in (
-            ("x", lambda: qutip.sigmax() / 2),
-            ("y", lambda: qutip.sigmay() / 2),
-            ("z", lambda: qutip.sigmaz() / 2),
-        )
-    }
+    ops = qutip_operators(qutip, n)
     h = sum(2 * np.pi * offsets[i] * ops["z"][i] for i in range(n))
     for b in range(n - 1):
         h += 2 * np.pi * j[b] * sum(ops[a][b] * ops[a][b + 1] for a in "xyz")

@@ -29,12 +29,15 @@ from ._io import save_figure as save_figure
 from ._io import write_json as write_json
 from ._physics._exact import ExactSolver as ExactSolver
 from ._physics._grid import TimeGrid as TimeGrid
+from ._physics._lines import line_list as line_list
 from ._physics._liouville import DiffraxSolver as DiffraxSolver
 from ._physics._liouville import LindbladRelaxation as LindbladRelaxation
 from ._physics._simulate import simulate as simulate
 from ._physics._simulate import simulate_batch as simulate_batch
 from ._physics._solver import AbstractSolver as AbstractSolver
 from ._physics._system import SpinChain as SpinChain
+from ._physics._system import SpinSystem as SpinSystem
+from ._physics._system import offsets_to_ppm as offsets_to_ppm
 from ._physics._traces import Traces as Traces
 from ._physics._typicality import TypicalitySolver as TypicalitySolver
 from ._plots import plot_posterior as plot_posterior

@@ -15,13 +15,13 @@ from ._sectors import sector_hamiltonian as _sector_hamiltonian
 from ._solver import AbstractSolver
 from ._spectral import make_spectral_observable
 from ._streamed import streamed_sums
-from ._system import SpinChain
+from ._system import System
 from ._traces import Traces
 
 
-def sector_hamiltonian(chain: SpinChain, k: int) -> jnp.ndarray:
+def sector_hamiltonian(system: System, k: int) -> jnp.ndarray:
     r"""The block of $H$ (rad/s) in the sector with $k$ spins down, dense `(d_k, d_k)`."""
-    return _sector_hamiltonian(chain.offsets_hz, chain.bond_j_hz, k)
+    return _sector_hamiltonian(system.offsets_hz, system.pair_j_hz, k, pairs=system.pairs)
 
 
 def estimate_cost(n_spins: int, n_times: int) -> tuple[float, float]:
@@ -87,7 +87,7 @@ class ExactSolver(AbstractSolver):
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
                 raise ValueError(f"Argument `{name}` must be a positive integer, but is {value!r}.")
 
-    def check(self, chain: SpinChain, grid: TimeGrid) -> None:
+    def check(self, chain: System, grid: TimeGrid) -> None:
         n = chain.n_spins
         if n > self.max_spins:
             secs, mem = estimate_cost(n, grid.n)
@@ -99,18 +99,23 @@ class ExactSolver(AbstractSolver):
                 "stochastic estimate with error bars, or raise `max_spins` to run it anyway."
             )
 
-    def observables(self, chain: SpinChain, grid: TimeGrid) -> Traces:
+    def observables(self, chain: System, grid: TimeGrid) -> Traces:
         n = chain.n_spins
         blocks = [sector_hamiltonian(chain, k) for k in range(n + 1)]
-        (fid_re, fid_im), (iz1, _) = _observables(n, grid, self.time_dtype)(blocks)
+        (fid_re, fid_im), (iz1, _) = _observables(n, grid, self.time_dtype, chain.iz_index)(blocks)
         return _normalised(n, grid, fid_re, fid_im, iz1)
 
-    def eager(self, chain: SpinChain, grid: TimeGrid) -> Traces | None:
+    def eager(self, chain: System, grid: TimeGrid) -> Traces | None:
         n = chain.n_spins
         if n < self.stream_from or not (is_concrete(chain.offsets_hz) and is_concrete(chain.j_hz)):
             return None
         sums = streamed_sums(
-            np.asarray(chain.offsets_hz), np.asarray(chain.bond_j_hz), grid.times, self.time_dtype
+            np.asarray(chain.offsets_hz),
+            np.asarray(chain.pair_j_hz),
+            grid.times,
+            self.time_dtype,
+            pairs=chain.pairs,
+            iz_index=chain.iz_index,
         )
         dtype = chain.offsets_hz.dtype
         return _normalised(n, grid, *(jnp.asarray(x, dtype=dtype) for x in sums))
@@ -126,10 +131,10 @@ def _normalised(n: int, grid: TimeGrid, fid_re, fid_im, iz1) -> Traces:
 
 
 @functools.cache
-def _observables(n: int, grid: TimeGrid, time_dtype: str | None = None):
+def _observables(n: int, grid: TimeGrid, time_dtype: str | None = None, iz_index: int = 0):
     r"""The FID (transitions from sector k + 1 to sector k through $F_+$) and iz1 (pairs
-    of states within each sector, through the diagonal $I_{1z}$), sharing one `eigh` of
-    every block."""
+    of states within each sector, through the diagonal $I_{kz}$ of spin `iz_index`),
+    sharing one `eigh` of every block."""
     fid = [(k, k + 1, raising_amplitudes(n, k)) for k in range(n)]
-    iz1 = [(k, k, iz1_amplitudes(sectors(n)[k].z[0])) for k in range(n + 1)]
+    iz1 = [(k, k, iz1_amplitudes(sectors(n)[k].z[iz_index])) for k in range(n + 1)]
     return make_spectral_observable([fid, iz1], grid.times, time_dtype)

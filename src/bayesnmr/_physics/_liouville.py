@@ -11,7 +11,7 @@ from .._checks import check_finite, check_positive
 from ._grid import TimeGrid
 from ._operators import hamiltonian_terms, spin_operators
 from ._solver import AbstractSolver
-from ._system import SpinChain
+from ._system import System
 from ._traces import Traces
 
 
@@ -130,7 +130,7 @@ class DiffraxSolver(AbstractSolver):
         """Estimated working memory: four real $2^N$ matrices times ~20 solver stages."""
         return 20 * 4 * 8.0 * 4.0**n_spins
 
-    def check(self, chain: SpinChain, grid: TimeGrid) -> None:
+    def check(self, chain: System, grid: TimeGrid) -> None:
         if self.relaxation is not None and chain.t2_s is not None:
             raise ValueError(
                 "Both the chain (`t2_s`) and the solver (`relaxation`) carry a T2: the "
@@ -149,14 +149,14 @@ class DiffraxSolver(AbstractSolver):
         if self.relaxation is not None:
             self.relaxation.rates(n)
 
-    def observables(self, chain: SpinChain, grid: TimeGrid) -> Traces:
+    def observables(self, chain: System, grid: TimeGrid) -> Traces:
         n = chain.n_spins
         dtype = chain.offsets_hz.dtype
-        z_ops, b_ops = hamiltonian_terms(n)
+        z_ops, b_ops = hamiltonian_terms(n, chain.pairs)
         iz, ip = spin_operators(n)
         h = 2 * jnp.pi * jnp.einsum("i,ijk->jk", chain.offsets_hz, jnp.asarray(z_ops, dtype))
-        if n > 1:
-            h = h + 2 * jnp.pi * jnp.einsum("b,bjk->jk", chain.bond_j_hz, jnp.asarray(b_ops, dtype))
+        if chain.pairs:
+            h = h + 2 * jnp.pi * jnp.einsum("b,bjk->jk", chain.pair_j_hz, jnp.asarray(b_ops, dtype))
         jumps = self._jump_operators(n, dtype)
 
         def dissipator(x):
@@ -172,10 +172,10 @@ class DiffraxSolver(AbstractSolver):
             return d_re, d_im
 
         fx = 0.5 * (ip.sum(0) + np.transpose(ip, (0, 2, 1)).sum(0))
-        y0_re = jnp.asarray(np.stack([fx, iz[0]]), dtype)
+        y0_re = jnp.asarray(np.stack([fx, iz[chain.iz_index]]), dtype)
         y0 = (y0_re, jnp.zeros_like(y0_re))
         fplus = jnp.asarray(ip.sum(0), dtype)
-        iz1 = jnp.asarray(iz[0], dtype)
+        iz1 = jnp.asarray(iz[chain.iz_index], dtype)
         norm_fx = n * 2.0**n / 4.0
         norm_iz = 2.0**n / 4.0
 

@@ -30,16 +30,16 @@ def spin_operators(n_spins: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @functools.cache
-def hamiltonian_terms(n_spins: int) -> tuple[np.ndarray, np.ndarray]:
-    r"""`(z, b)` with $H = 2\pi(\sum_i \nu_i z_i + \sum_b J_b b_b)$ in the full space.
+def hamiltonian_terms(n_spins: int, pairs=None) -> tuple[np.ndarray, np.ndarray]:
+    r"""`(z, b)` with $H = 2\pi(\sum_i \nu_i z_i + \sum_p J_p b_p)$ in the full space.
 
-    `z[i]` is $I_{iz}$ and `b[b]` is $\mathbf{I}_b\cdot\mathbf{I}_{b+1}$.
+    `z[i]` is $I_{iz}$ and `b[p]` is $\mathbf{I}_i\cdot\mathbf{I}_j$ for the pair
+    $p = (i, j)$ of `pairs` (default: a chain's bonds $(b, b + 1)$).
     """
     iz, ip = spin_operators(n_spins)
     im = np.transpose(ip, (0, 2, 1))
-    bonds = [
-        iz[b] @ iz[b + 1] + 0.5 * (ip[b] @ im[b + 1] + im[b] @ ip[b + 1])
-        for b in range(n_spins - 1)
-    ]
+    if pairs is None:
+        pairs = tuple((b, b + 1) for b in range(n_spins - 1))
+    bonds = [iz[i] @ iz[j] + 0.5 * (ip[i] @ im[j] + im[i] @ ip[j]) for i, j in pairs]
     dim = 2**n_spins
     return iz, np.stack(bonds) if bonds else np.zeros((0, dim, dim))

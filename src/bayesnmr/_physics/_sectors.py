@@ -18,14 +18,17 @@ class Sector:
     Attributes:
         states: the basis states (bit patterns) of the sector, ascending.
         z: shape `(N, d)`, the eigenvalue of $I_{iz}$ ($\\pm 1/2$) on each state.
+        pairs: the coupled pairs `(i, j)` (default: a chain's bonds `(i, i + 1)`).
+        zz: shape `(pairs, d)`, $z_i z_j$ of every pair on each state.
         flip_rows, flip_cols, flip_bond: the off-diagonal flip-flop entries of the
-            bond terms: state `flip_rows[m]` and state `flip_cols[m]` differ by an
-            exchange across bond `flip_bond[m]`. Both orderings are listed.
+            coupling terms: state `flip_rows[m]` and state `flip_cols[m]` differ by an
+            exchange of the spins of pair `flip_bond[m]`. Both orderings are listed.
     """
 
-    def __init__(self, n_spins: int, k: int):
+    def __init__(self, n_spins: int, k: int, pairs: tuple[tuple[int, int], ...] | None = None):
         self.n_spins = n_spins
         self.k = k
+        self.pairs = _chain_bonds(n_spins) if pairs is None else pairs
         states = np.array(
             [s for s in range(2**n_spins) if s.bit_count() == k], dtype=np.int64
         ).reshape(-1)
@@ -33,14 +36,17 @@ class Sector:
         bits = (states[None, :] >> np.arange(n_spins)[:, None]) & 1
         self.z = 0.5 - bits.astype(np.float64)
         index = {int(s): m for m, s in enumerate(states)}
+        # z_i z_j of every pair on every state: the diagonal of the couplings.
+        self.zz = np.array([self.z[i] * self.z[j] for i, j in self.pairs]).reshape(
+            len(self.pairs), len(states)
+        )
         rows, cols, bonds = [], [], []
-        for b in range(n_spins - 1):
-            differ = bits[b] != bits[b + 1]
-            for m in np.nonzero(differ)[0]:
-                swapped = int(states[m]) ^ ((1 << b) | (1 << (b + 1)))
-                rows.append(m)
-                cols.append(index[swapped])
-                bonds.append(b)
+        for b, (i, j) in enumerate(self.pairs):
+            m = np.flatnonzero(bits[i] != bits[j])
+            rows.append(m)
+            cols.append(np.searchsorted(states, states[m] ^ ((1 << i) | (1 << j))))
+            bonds.append(np.full(m.size, b))
+        rows, cols, bonds = (np.concatenate(x) if x else np.zeros(0) for x in (rows, cols, bonds))
         self.flip_rows = np.asarray(rows, dtype=np.int32)
         self.flip_cols = np.asarray(cols, dtype=np.int32)
         self.flip_bond = np.asarray(bonds, dtype=np.int32)
@@ -54,10 +60,19 @@ class Sector:
         return np.array([self._index[int(s)] for s in states], dtype=np.int64)
 
 
+def _chain_bonds(n_spins: int) -> tuple[tuple[int, int], ...]:
+    return tuple((i, i + 1) for i in range(n_spins - 1))
+
+
+def sectors(n_spins: int, pairs: tuple[tuple[int, int], ...] | None = None) -> tuple[Sector, ...]:
+    """The $N + 1$ sectors of $N$ spins coupled on `pairs` (default: a chain's bonds), by
+    number of spins down. Only the coupling tables depend on `pairs`."""
+    return _sectors(n_spins, _chain_bonds(n_spins) if pairs is None else tuple(pairs))
+
+
 @functools.cache
-def sectors(n_spins: int) -> tuple[Sector, ...]:
-    """The $N + 1$ sectors of an $N$-spin chain, by number of spins down."""
-    return tuple(Sector(n_spins, k) for k in range(n_spins + 1))
+def _sectors(n_spins: int, pairs: tuple[tuple[int, int], ...]) -> tuple[Sector, ...]:
+    return tuple(Sector(n_spins, k, pairs) for k in range(n_spins + 1))
 
 
 @functools.cache
@@ -80,18 +95,19 @@ def raising_index(n_spins: int, k: int) -> np.ndarray:
     return table.reshape(lo.dim, n_spins - k)
 
 
-def sector_hamiltonian(offsets_hz, bond_j_hz, k: int, xp=jnp):
-    r"""The block of $H$ (rad/s) with `k` spins down, dense `(d_k, d_k)`: with `xp=jnp` a
-    JAX array (traceable), with `xp=np` a NumPy one (the eager path of long chains)."""
+def sector_hamiltonian(offsets_hz, pair_j_hz, k: int, xp=jnp, pairs=None):
+    r"""The block of $H$ (rad/s) with `k` spins down, dense `(d_k, d_k)`, for couplings
+    `pair_j_hz` on `pairs` (default: a chain's bonds): with `xp=jnp` a JAX array
+    (traceable), with `xp=np` a NumPy one (the eager path of long chains)."""
     n = len(offsets_hz)
-    sec = sectors(n)[k]
+    sec = sectors(n, pairs)[k]
     z = xp.asarray(sec.z, dtype=offsets_hz.dtype)
     diag = 2 * np.pi * (offsets_hz @ z)
-    if n > 1:
-        diag = diag + 2 * np.pi * (bond_j_hz @ (z[:-1] * z[1:]))
+    if len(sec.pairs):
+        diag = diag + 2 * np.pi * (pair_j_hz @ xp.asarray(sec.zz, dtype=offsets_hz.dtype))
     h = xp.diag(diag)
     if sec.flip_rows.size:
-        flips = np.pi * bond_j_hz[sec.flip_bond]
+        flips = np.pi * pair_j_hz[sec.flip_bond]
         if xp is np:
             np.add.at(h, (sec.flip_rows, sec.flip_cols), flips)
         else:

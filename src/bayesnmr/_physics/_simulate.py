@@ -11,16 +11,17 @@ from .._checks import is_concrete
 from ._exact import ExactSolver
 from ._grid import TimeGrid
 from ._solver import AbstractSolver
-from ._system import SpinChain
+from ._system import SpinChain, SpinSystem, System
 from ._traces import Traces
 
 
-def simulate(chain: SpinChain, grid: TimeGrid, solver: AbstractSolver | None = None) -> Traces:
-    r"""Simulate the FID and the local polarisation of a spin chain.
+def simulate(chain: System, grid: TimeGrid, solver: AbstractSolver | None = None) -> Traces:
+    r"""Simulate the FID and the local polarisation of a spin chain or spin system.
 
     **Arguments:**
 
-    - `chain`: the `SpinChain`.
+    - `chain`: the `SpinChain`, or a `SpinSystem` (any network of couplings; its `iz1`
+      follows the polarisation of its `iz_spin`).
     - `grid`: the `TimeGrid` of output times.
     - `solver`: the forward model: `ExactSolver()` (the default), `DiffraxSolver()`,
       `TypicalitySolver()` or a surrogate from `load_surrogate`.
@@ -33,9 +34,10 @@ def simulate(chain: SpinChain, grid: TimeGrid, solver: AbstractSolver | None = N
     """
     if solver is None:
         solver = ExactSolver()
-    if not isinstance(chain, SpinChain):
+    if not isinstance(chain, SpinChain | SpinSystem):
         raise ValueError(
-            f"Argument `chain` must be a `bn.SpinChain`, but is a {type(chain).__name__}."
+            "Argument `chain` must be a `bn.SpinChain` or a `bn.SpinSystem`, but is a "
+            f"{type(chain).__name__}."
         )
     if not isinstance(grid, TimeGrid):
         raise ValueError(
@@ -60,7 +62,7 @@ def _check_solver(solver) -> None:
         )
 
 
-def _with_decay(tr: Traces, chain: SpinChain) -> Traces:
+def _with_decay(tr: Traces, chain: System) -> Traces:
     """Apply the phenomenological $T_2$ decay of `chain` to the FID (and its errors)."""
     if chain.t2_s is not None:
         decay = jnp.exp(-jnp.asarray(tr.grid.times, dtype=tr.mx.dtype) / chain.t2_s)
@@ -77,7 +79,7 @@ def _with_decay(tr: Traces, chain: SpinChain) -> Traces:
 
 
 @eqx.filter_jit
-def _observables(solver: AbstractSolver, chain: SpinChain, grid: TimeGrid) -> Traces:
+def _observables(solver: AbstractSolver, chain: System, grid: TimeGrid) -> Traces:
     return solver.observables(chain, grid)
 
 

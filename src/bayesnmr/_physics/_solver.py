@@ -6,12 +6,13 @@ from typing import ClassVar
 import equinox as eqx
 
 from ._grid import TimeGrid
-from ._system import SpinChain
+from ._system import System
 from ._traces import Traces
 
 
 class AbstractSolver(eqx.Module):
-    """A forward model: a spin chain and a time grid in, `Traces` out.
+    """A forward model: a spin system (a `SpinChain` or a `SpinSystem`) and a time grid in,
+    `Traces` out.
 
     Concrete solvers implement `observables`, which returns the traces *without* the
     phenomenological $T_2$ decay; `simulate` applies that in one place for every solver.
@@ -27,10 +28,10 @@ class AbstractSolver(eqx.Module):
     approximate: ClassVar[bool] = False
 
     @abc.abstractmethod
-    def observables(self, chain: SpinChain, grid: TimeGrid) -> Traces:
+    def observables(self, chain: System, grid: TimeGrid) -> Traces:
         """The traces `mx`, `my`, `iz1` of `chain` on `grid`, without $T_2$ decay."""
 
-    def check(self, chain: SpinChain, grid: TimeGrid) -> None:
+    def check(self, chain: System, grid: TimeGrid) -> None:
         """Raise `ValueError` if this solver cannot handle `chain` on `grid`."""
 
     def check_box(self, lower, upper, *, per_bond: bool = False) -> None:
@@ -42,7 +43,7 @@ class AbstractSolver(eqx.Module):
         The default accepts any box.
         """
 
-    def eager(self, chain: SpinChain, grid: TimeGrid) -> Traces | None:
+    def eager(self, chain: System, grid: TimeGrid) -> Traces | None:
         """Traces computed outside `jit`, or `None` to run `observables` under `jit`.
 
         Called by `simulate` (after `check` and `prepare`) on the values it was given;
@@ -51,7 +52,7 @@ class AbstractSolver(eqx.Module):
         """
         return None
 
-    def prepare(self, chain: SpinChain, grid: TimeGrid) -> "AbstractSolver":
+    def prepare(self, chain: System, grid: TimeGrid) -> "AbstractSolver":
         """Return the solver to run, specialised with static facts about `chain`.
 
         Called outside `jit`, on the values `simulate` was given; the default is `self`.

@@ -41,11 +41,13 @@ def _panels(d: int, size: int):
 
 def streamed_sums(
     offsets_hz: np.ndarray,
-    bond_j_hz: np.ndarray,
+    pair_j_hz: np.ndarray,
     times: np.ndarray,
     time_dtype=None,
     panel: int = 1024,
     progress_bar: bool | None = None,
+    pairs=None,
+    iz_index: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""The unnormalised spectral sums (Re FID, Im FID, iz1) at `times`, sector by sector.
 
@@ -55,7 +57,7 @@ def streamed_sums(
     `progress_bar=None` shows a bar on a terminal.
     """
     offsets_hz = np.asarray(offsets_hz, dtype=np.float64)
-    bond_j_hz = np.asarray(bond_j_hz, dtype=np.float64)
+    pair_j_hz = np.asarray(pair_j_hz, dtype=np.float64)
     times = np.asarray(times, dtype=np.float64)
     dtype = np.dtype(time_dtype or np.float64)
     n = len(offsets_hz)
@@ -64,9 +66,9 @@ def streamed_sums(
     # tqdm's disable=None: a bar on a terminal only.
     disable = None if progress_bar is None else not progress_bar
     for k in tqdm(range(n, -1, -1), desc="sectors", leave=False, disable=disable):
-        lam, vec = eigh_in_place(sector_hamiltonian(offsets_hz, bond_j_hz, k, xp=np))
+        lam, vec = eigh_in_place(sector_hamiltonian(offsets_hz, pair_j_hz, k, xp=np, pairs=pairs))
         cos, sin = _table(lam, times, dtype)
-        up = np.flatnonzero(sectors(n)[k].z[0] > 0)
+        up = np.flatnonzero(sectors(n)[k].z[iz_index] > 0)
         v_up = vec[up]
         for cols in _panels(len(lam), panel):
             b = v_up.T @ v_up[:, cols]

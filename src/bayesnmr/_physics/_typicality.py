@@ -13,7 +13,7 @@ from .._checks import is_concrete
 from ._grid import TimeGrid
 from ._sectors import fid_norm, iz1_norm
 from ._solver import AbstractSolver
-from ._system import SpinChain
+from ._system import System
 from ._traces import Traces
 
 
@@ -22,11 +22,11 @@ def _bits(n_spins: int) -> jnp.ndarray:
     return (states[None, :] >> jnp.arange(n_spins, dtype=jnp.int32)[:, None]) & 1
 
 
-def _diagonal(offsets_rad, j_rad, bits):
+def _diagonal(offsets_rad, j_rad, bits, pairs):
     z = 0.5 - bits.astype(offsets_rad.dtype)
     d = offsets_rad @ z
-    if j_rad.shape[0]:
-        d = d + j_rad @ (z[:-1] * z[1:])
+    for p, (i, k) in enumerate(pairs):
+        d = d + j_rad[p] * (z[i] * z[k])
     return d
 
 
@@ -54,15 +54,17 @@ def _flip(v, n_spins: int, spins: tuple[int, ...]):
     return jnp.flip(t, axes).reshape(v.shape)
 
 
-def gershgorin_radius(chain: SpinChain) -> float:
+def gershgorin_radius(chain: System) -> float:
     r"""A bound on $\max|E|$ of $H - 2\pi\bar\nu F_z$ (rad/s), from Gershgorin's discs."""
     nu = np.asarray(chain.offsets_hz, np.float64)
-    j = np.asarray(chain.bond_j_hz, np.float64)
-    n = nu.size
-    bits = np.asarray(_bits(n))
+    j = np.asarray(chain.pair_j_hz, np.float64)
+    bits = np.asarray(_bits(nu.size))
     z = 0.5 - bits
-    diag = 2 * np.pi * ((nu - nu.mean()) @ z + (j @ (z[:-1] * z[1:]) if n > 1 else 0.0))
-    off = np.pi * np.abs(j) @ (bits[:-1] != bits[1:]) if n > 1 else 0.0
+    diag = 2 * np.pi * ((nu - nu.mean()) @ z)
+    off = np.zeros_like(diag)
+    for p, (i, k) in enumerate(chain.pairs):
+        diag += 2 * np.pi * j[p] * z[i] * z[k]
+        off += np.pi * abs(j[p]) * (bits[i] != bits[k])
     return float(np.max(np.abs(diag) + off))
 
 
@@ -87,9 +89,10 @@ class TypicalitySolver(AbstractSolver):
     dropped terms are below $10^{-14}$. One recurrence serves a window of `window` output
     times (each $\tau$ has its own coefficients), so a window of 10 steps costs about
     $r\,10\Delta t + 20$ products with $H'$ instead of ten times $r\Delta t + 15$.
-    $H'$ is applied matrix-free: a diagonal, and one permutation per bond for the
-    flip-flop terms ($s \mapsto s \oplus (3 \ll b)$ on the basis index, done as axis
-    reversals), so memory stays a few vectors of $2^N$ and the same code runs on a GPU.
+    $H'$ is applied matrix-free: a diagonal, and one permutation per coupled pair
+    $(i, j)$ for the flip-flop terms ($s \mapsto s \oplus (2^i + 2^j)$ on the basis
+    index, done as axis reversals; a `SpinSystem` has all $N(N-1)/2$ pairs, a chain its
+    $N - 1$ bonds), so memory stays a few vectors of $2^N$ and the same code runs on a GPU.
 
     **Normalisation.** Each trace is a ratio: the same vectors' estimate of the
     normalising trace ($\mathrm{Tr}[F_+F_-]$, $\mathrm{Tr}[I_{1z}^2]$) divides it, so
@@ -156,7 +159,7 @@ class TypicalitySolver(AbstractSolver):
     def vectors_for(self, n_spins: int) -> int:
         return self.n_vectors or max(1, 2 ** max(0, 17 - n_spins))
 
-    def prepare(self, chain: SpinChain, grid: TimeGrid) -> "TypicalitySolver":
+    def prepare(self, chain: System, grid: TimeGrid) -> "TypicalitySolver":
         if self.spectral_radius_hz is not None:
             return self
         if not (is_concrete(chain.offsets_hz) and is_concrete(chain.j_hz)):
@@ -171,7 +174,7 @@ class TypicalitySolver(AbstractSolver):
         radius = 2.0 ** (np.ceil(4 * np.log2(bound)) / 4)
         return dataclasses.replace(self, spectral_radius_hz=float(radius) / (2 * np.pi))
 
-    def observables(self, chain: SpinChain, grid: TimeGrid) -> Traces:
+    def observables(self, chain: System, grid: TimeGrid) -> Traces:
         n = chain.n_spins
         dim = 2**n
         dtype = chain.offsets_hz.dtype
@@ -185,14 +188,17 @@ class TypicalitySolver(AbstractSolver):
         bits = _bits(n)
         nu = chain.offsets_hz
         mean_nu = jnp.mean(nu)
-        diag = _diagonal(2 * jnp.pi * (nu - mean_nu), 2 * jnp.pi * chain.bond_j_hz, bits) / radius
-        differ = [(bits[b] != bits[b + 1]).astype(dtype) for b in range(n - 1)]
-        hop = [jnp.pi * chain.bond_j_hz[b] / radius * differ[b] for b in range(n - 1)]
+        pairs, pair_j = chain.pairs, chain.pair_j_hz
+        diag = _diagonal(2 * jnp.pi * (nu - mean_nu), 2 * jnp.pi * pair_j, bits, pairs) / radius
+        hop = [
+            jnp.pi * pair_j[p] / radius * (bits[i] != bits[k]).astype(dtype)
+            for p, (i, k) in enumerate(pairs)
+        ]
 
         def h_scaled(v):  # (H'/r) v for a batch of vectors (..., dim)
             out = _lift(diag, v) * v
-            for b in range(n - 1):
-                out = out + _lift(hop[b], v) * _flip(v, n, (b, b + 1))
+            for p, pair in enumerate(pairs):
+                out = out + _lift(hop[p], v) * _flip(v, n, pair)
             return out
 
         chunk = 8
@@ -230,7 +236,7 @@ class TypicalitySolver(AbstractSolver):
         def raise_(v):  # F_+ v
             return sum(_lift(1.0 - down[i], v) * _flip(v, n, (i,)) for i in range(n))
 
-        z1 = (0.5 - down[0]).astype(dtype)
+        z1 = (0.5 - down[chain.iz_index]).astype(dtype)
 
         def measure(state):
             b, a, c = state

@@ -74,6 +74,12 @@ class Surrogate(AbstractSolver):
 
     def check(self, chain: SpinChain, grid: TimeGrid) -> None:
         n = self.n_spins
+        if not isinstance(chain, SpinChain):
+            raise ValueError(
+                "Surrogates are trained for chains (`bn.SpinChain`), but got a "
+                f"{type(chain).__name__}. Simulate a network of couplings with "
+                "`bn.ExactSolver()` (the default) or `bn.TypicalitySolver()`."
+            )
         if chain.n_spins != n:
             raise ValueError(
                 f"This surrogate was trained for chains of {n} spins, but the chain has "

@@ -1,0 +1,206 @@
+"""Any network of couplings (`bn.SpinSystem`): against a chain, a dense reference, nmrsim
+and QuTiP, with gradients, ppm and bad input."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import bayesnmr as bn
+
+from reference import dense_traces, qutip_operators
+
+
+def random_network(rng, n, spread=100.0, jmax=15.0, density=1.0):
+    j = np.triu(rng.uniform(-2.0, jmax, (n, n)) * (rng.uniform(size=(n, n)) < density), 1)
+    return rng.uniform(-spread, spread, n), j + j.T
+
+
+def _close(a, b, atol):
+    for key in ("mx", "my", "iz1"):
+        np.testing.assert_allclose(getattr(a, key), getattr(b, key), atol=atol, err_msg=key)
+
+
+@pytest.mark.parametrize(
+    "solver",
+    [bn.ExactSolver(), bn.ExactSolver(stream_from=2), bn.DiffraxSolver(), bn.TypicalitySolver(7)],
+    ids=["exact", "streamed", "diffrax", "typicality"],
+)
+def test_a_chain_as_a_system_is_the_chain(rng, solver):
+    chain = bn.SpinChain(rng.uniform(-60, 60, 4), rng.uniform(2, 15, 3), t2_s=0.1)
+    system = bn.SpinSystem.from_chain(chain)
+    np.testing.assert_array_equal(system.coupling_matrix(), chain.coupling_matrix())
+    grid = bn.TimeGrid(120, 1e-3)
+    _close(bn.simulate(system, grid, solver), bn.simulate(chain, grid, solver), atol=1e-12)
+
+
+@pytest.mark.parametrize("iz_spin", [1, 3])
+def test_network_against_the_dense_reference(rng, iz_spin):
+    offsets, j = random_network(rng, 5)
+    grid = bn.TimeGrid(150, 1e-3)
+    ref = dense_traces(offsets, j, grid.times, iz_spin=iz_spin)
+    system = bn.SpinSystem(offsets, j, iz_spin=iz_spin)
+    for solver in (bn.ExactSolver(), bn.ExactSolver(stream_from=2)):
+        tr = bn.simulate(system, grid, solver)
+        for key in ("mx", "my", "iz1"):
+            np.testing.assert_allclose(getattr(tr, key), ref[key], atol=1e-10, err_msg=key)
+    # The other spins' polarisations differ: iz_spin is not ignored.
+    other = bn.simulate(bn.SpinSystem(offsets, j, iz_spin=5 - iz_spin), grid)
+    assert np.abs(np.asarray(other.iz1) - ref["iz1"]).max() > 1e-2
+
+
+def test_network_diffrax_and_typicality_agree_with_exact(rng):
+    offsets, j = random_network(rng, 6)
+    system = bn.SpinSystem(offsets, j, iz_spin=2)
+    grid = bn.TimeGrid(100, 1e-3)
+    exact = bn.simulate(system, grid)
+    _close(bn.simulate(system, grid, bn.DiffraxSolver()), exact, atol=1e-7)
+    typ = bn.simulate(system, grid, bn.TypicalitySolver(n_vectors=256, seed=3))
+    for key in ("mx", "my", "iz1"):
+        z = (np.asarray(getattr(typ, key)) - np.asarray(getattr(exact, key)))[1:]
+        z = z / np.asarray(getattr(typ, key + "_err"))[1:]
+        assert np.sqrt(np.mean(z**2)) < 2.0, key  # errors as stated (RMS z about 1)
+
+
+def _merged(lines, tol=1e-6):
+    lines = lines[np.argsort(lines[:, 0])]
+    g = np.concatenate([[0], np.cumsum(np.diff(lines[:, 0]) > tol)])
+    w = np.bincount(g, weights=lines[:, 1])
+    return np.column_stack([np.bincount(g, weights=lines[:, 0] * lines[:, 1]) / w, w])
+
+
+def _nearest(lines, freqs):
+    i = np.searchsorted(lines[:, 0], freqs).clip(1, len(lines) - 1)
+    left = np.abs(lines[i - 1, 0] - freqs) < np.abs(lines[i, 0] - freqs)
+    return lines[np.where(left, i - 1, i)]
+
+
+@pytest.mark.parametrize("n", range(3, 9))
+def test_line_list_against_nmrsim(n):
+    qm = pytest.importorskip("nmrsim.qm")
+    rng = np.random.default_rng([18, n])
+    # nmrsim wants absolute (positive) frequencies; every pair coupled, some weakly.
+    offsets, j = random_network(rng, n, jmax=15.0)
+    offsets = offsets + 250.0
+    ours = bn.line_list(bn.SpinSystem(offsets, j), cutoff=0.0)
+    theirs = _merged(np.array(qm.qm_spinsystem(list(offsets), j, cache=False, sparse=False)))
+    np.testing.assert_allclose(ours[:, 1].sum(), n, rtol=1e-10)  # intensities sum to N
+    # Every line of either list, but the faintest, is in the other (nmrsim: 1e-4 Hz).
+    for a, b in ((theirs, ours), (ours, theirs)):
+        strong = a[a[:, 1] > 0.01]
+        match = _nearest(b, strong[:, 0])
+        np.testing.assert_allclose(match[:, 0], strong[:, 0], atol=1e-4)
+        np.testing.assert_allclose(match[:, 1], strong[:, 1], atol=1e-4)
+
+
+def test_line_list_is_the_fid(rng):
+    offsets, j = random_network(rng, 4, spread=60.0)
+    system = bn.SpinSystem(offsets, j)
+    grid = bn.TimeGrid(200, 1e-3)
+    lines = bn.line_list(system, cutoff=0.0, merge_hz=0.0)
+    m = (lines[:, 1] / 4) @ np.exp(2j * np.pi * lines[:, 0][:, None] * grid.times[None, :])
+    tr = bn.simulate(system, grid)
+    np.testing.assert_allclose(tr.mx, m.real, atol=1e-12)
+    np.testing.assert_allclose(tr.my, m.imag, atol=1e-12)
+    # AB closed form: lines at the centre +- (J/2 +- D/2), D = sqrt(dnu^2 + J^2).
+    ab = bn.line_list(bn.SpinSystem([10.0, 40.0], [[0.0, 12.0], [12.0, 0.0]]))
+    d = np.hypot(30.0, 12.0)
+    expect = 25.0 + np.array([-6 - d / 2, 6 - d / 2, -6 + d / 2, 6 + d / 2])
+    np.testing.assert_allclose(ab[:, 0], expect, atol=1e-10)
+    sin2theta = 12.0 / d  # the roof effect: the inner lines are stronger
+    outer, inner = (1 - sin2theta) / 2, (1 + sin2theta) / 2
+    np.testing.assert_allclose(ab[:, 1], [outer, inner, inner, outer], atol=1e-12)
+
+
+def test_against_qutip_with_relaxation():
+    qutip = pytest.importorskip("qutip")
+    rng = np.random.default_rng(18)
+    offsets, j = random_network(rng, 4, spread=50.0)
+    n = len(offsets)
+    t1, t2 = 0.08, 0.05
+    ops = qutip_operators(qutip, n)
+    h = sum(2 * np.pi * offsets[i] * ops["z"][i] for i in range(n))
+    for a in range(n):
+        for b in range(a + 1, n):
+            h += 2 * np.pi * j[a, b] * sum(ops[c][a] * ops[c][b] for c in "xyz")
+    a2, c2 = 1 / (2 * t1), 2 / t2 - 1 / t1
+    c_ops = []
+    for i in range(n):
+        c_ops += [np.sqrt(a2) * ops["p"][i], np.sqrt(a2) * ops["p"][i].dag()]
+        c_ops.append(np.sqrt(c2) * ops["z"][i])
+    grid = bn.TimeGrid(n=150, dt=1e-3)
+    fx, fy, iz3 = sum(ops["x"]), sum(ops["y"]), ops["z"][2]
+    opts = {"atol": 1e-12, "rtol": 1e-10, "nsteps": 100000}
+    res_x = qutip.mesolve(h, fx, grid.times, c_ops, e_ops=[fx, fy], options=opts)
+    res_z = qutip.mesolve(h, iz3, grid.times, c_ops, e_ops=[iz3], options=opts)
+    norm_x, norm_z = (fx * fx).tr(), (iz3**2).tr()
+    solver = bn.DiffraxSolver(relaxation=bn.LindbladRelaxation(t1_s=t1, t2_s=t2))
+    tr = bn.simulate(bn.SpinSystem(offsets, j, iz_spin=3), grid, solver)
+    np.testing.assert_allclose(tr.mx, np.real(res_x.expect[0]) / norm_x, atol=1e-6)
+    np.testing.assert_allclose(tr.my, np.real(res_x.expect[1]) / norm_x, atol=1e-6)
+    np.testing.assert_allclose(tr.iz1, np.real(res_z.expect[0]) / norm_z, atol=1e-6)
+    assert float(tr.mx[-1] ** 2 + tr.my[-1] ** 2) < 0.1  # the relaxation acted
+
+
+def test_gradient_by_every_coupling_including_a_zero_one(rng):
+    offsets, j = random_network(rng, 4)
+    j[0, 3] = j[3, 0] = 0.0  # an uncoupled pair: its gradient is still exact
+    grid = bn.TimeGrid(80, 1e-3)
+    w = jnp.asarray(rng.normal(size=(3, grid.n)))
+
+    def loss(jm):
+        tr = bn.simulate(bn.SpinSystem(offsets, jm, iz_spin=2), grid)
+        return jnp.sum(w[0] * tr.mx + w[1] * tr.my + w[2] * tr.iz1)
+
+    g = np.asarray(jax.grad(loss)(jnp.asarray(j)))
+    np.testing.assert_allclose(g, g.T, atol=1e-12)  # symmetric: half per entry
+    h = 1e-5
+    for a, b in ((0, 1), (0, 3), (1, 2)):
+        e = np.zeros_like(j)
+        e[a, b] = e[b, a] = h
+        fd = (loss(jnp.asarray(j + e)) - loss(jnp.asarray(j - e))) / (2 * h)
+        np.testing.assert_allclose(2 * g[a, b], fd, rtol=1e-6, atol=1e-8)
+    assert abs(g[0, 3]) > 1e-3
+
+
+def test_shifts_in_ppm():
+    system = bn.SpinSystem.from_ppm([7.26, 7.10, 6.95], np.zeros((3, 3)), spectrometer_mhz=400.0)
+    carrier = (7.26 + 6.95) / 2  # the default carrier: the centre of the shifts
+    np.testing.assert_allclose(system.offsets_hz, (np.array([7.26, 7.10, 6.95]) - carrier) * 400)
+    np.testing.assert_allclose(
+        bn.offsets_to_ppm(system.offsets_hz, 400.0, carrier), [7.26, 7.10, 6.95], atol=1e-12
+    )
+    at = bn.SpinSystem.from_ppm([1.0, 2.0], np.zeros((2, 2)), 500.0, carrier_ppm=0.0)
+    np.testing.assert_allclose(at.offsets_hz, [500.0, 1000.0])
+
+
+@pytest.mark.parametrize(
+    ("offsets", "j", "kwargs", "match"),
+    [
+        ([0.0, 10.0], [[0.0, 5.0], [4.0, 0.0]], {}, "symmetric"),
+        ([0.0, 10.0], [[1.0, 5.0], [5.0, 0.0]], {}, "zero diagonal"),
+        ([0.0, 10.0], [[0.0, np.nan], [np.nan, 0.0]], {}, "finite"),
+        ([0.0, np.inf], np.zeros((2, 2)), {}, "finite"),
+        ([0.0, 10.0, 5.0], np.zeros((2, 2)), {}, r"\(3, 3\) matrix"),
+        ([0.0, 10.0], [3.0], {}, r"\(2, 2\) matrix"),
+        ([0.0, 10.0], np.zeros((2, 2)), {"iz_spin": 0}, "counted from 1"),
+        ([0.0, 10.0], np.zeros((2, 2)), {"iz_spin": 3}, "from 1 to 2"),
+        ([0.0, 10.0], np.zeros((2, 2)), {"names": ["H1", "H1"]}, "distinct names"),
+        ([0.0, 10.0], np.zeros((2, 2)), {"t2_s": -1.0}, "t2_s"),
+    ],
+)
+def test_bad_systems_are_refused(offsets, j, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        bn.SpinSystem(offsets, j, **kwargs)
+
+
+def test_surrogates_refuse_a_network_and_line_list_refuses_bad_input():
+    system = bn.SpinSystem([-40.0, -10.0, 20.0, 45.0], np.full((4, 4), 5.0) - 5.0 * np.eye(4))
+    with pytest.raises(ValueError, match="trained for chains"):
+        bn.simulate(system, bn.TimeGrid(300, 1e-3), bn.load_surrogate("chain4"))
+    with pytest.raises(ValueError, match="spectrometer_mhz"):
+        bn.SpinSystem.from_ppm([1.0], np.zeros((1, 1)), spectrometer_mhz=0.0)
+    with pytest.raises(ValueError, match="cutoff"):
+        bn.line_list(system, cutoff=-1.0)
+    with pytest.raises(ValueError, match="SpinSystem"):
+        bn.line_list([1.0, 2.0])
