@@ -112,3 +112,11 @@ def test_surrogate_posterior(tmp_path):
     assert np.abs(out["chain4"]["posterior"]).max() < 0.5
     assert out["local"]["corrected"] == 1
     assert (tmp_path / "local_posterior.nc").is_file()
+
+
+def test_ring_spectrum(tmp_path):
+    ex = _load("ring_spectrum")
+    result = ex.main(ex.parse_args(["--quick", "--out", str(tmp_path)]))
+    np.testing.assert_allclose(result["lines"][:, 1].sum(), 4.0, atol=0.01)  # all but < 1e-3
+    assert result["para_change"] > 1e-3  # a 0.5 Hz coupling is visible in the FID
+    assert (tmp_path / "ring_spectrum.png").is_file()

@@ -204,3 +204,93 @@ def test_surrogates_refuse_a_network_and_line_list_refuses_bad_input():
         bn.line_list(system, cutoff=-1.0)
     with pytest.raises(ValueError, match="SpinSystem"):
         bn.line_list([1.0, 2.0])
+
+
+RING = """
+spectrometer_mhz = 400.0
+carrier_ppm = 7.20
+iz_spin = "H4"
+
+[spins.H3]
+shift_ppm = 7.28
+range_ppm = [7.24, 7.32]
+
+[spins.H4]
+offset_hz = -24.0
+
+[spins.H5]
+shift_ppm = 7.19
+
+[[coupling]]
+spins = ["H3", "H4"]
+j_hz = 8.1
+range_hz = [6.0, 10.0]
+
+[[coupling]]
+spins = ["H5", "H4"]
+same_as = ["H3", "H4"]
+"""
+
+
+def test_spin_system_file_round_trip(tmp_path):
+    path = tmp_path / "ring.toml"
+    path.write_text(RING)
+    spec = bn.load_spin_system(path)
+    assert spec.names == ("H3", "H4", "H5") and spec.system.iz_spin == 2
+    np.testing.assert_allclose(spec.system.offsets_hz, [32.0, -24.0, -4.0], atol=1e-9)
+    np.testing.assert_allclose(spec.offset_boxes[0], (16.0, 48.0), atol=1e-9)
+    assert spec.offset_boxes[1:] == (None, None)  # no box: fixed in a fit
+    expect = np.zeros((3, 3))
+    expect[0, 1] = expect[1, 0] = expect[1, 2] = expect[2, 1] = 8.1  # tied: the same value
+    np.testing.assert_array_equal(spec.system.j_hz, expect)
+    assert spec.couplings[1].tied_to == (0, 1) and spec.couplings[1].box is None
+    again = bn.load_spin_system(bn.save_spin_system(spec, tmp_path / "again.toml"))
+    assert again.couplings == spec.couplings and again.names == spec.names
+    np.testing.assert_allclose(again.system.offsets_hz, spec.system.offsets_hz, rtol=1e-15)
+    np.testing.assert_allclose(again.offset_boxes[0], spec.offset_boxes[0], rtol=1e-15)
+    assert again.system.iz_spin == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (("range_ppm = [7.24, 7.32]", "range_ppm = [7.24, 7.32]\nshift_hz = 3.0"), "unknown key"),
+        (('same_as = ["H3", "H4"]', 'same_as = ["H3", "H9"]'), r"unknown spin\(s\) \['H9'\]"),
+        (('same_as = ["H3", "H4"]', 'same_as = ["H3", "H5"]'), "not listed"),
+        (("spectrometer_mhz = 400.0", ""), "needs `spectrometer_mhz`"),
+        (("range_ppm = [7.24, 7.32]", "range_ppm = [7.30, 7.32]"), "outside its prior box"),
+        (('iz_spin = "H4"', 'iz_spin = "H7"'), "`iz_spin`"),
+        (("j_hz = 8.1", "j_hz = 8.1\nspins_ = 1"), "unknown key"),
+        (('spins = ["H5", "H4"]', 'spins = ["H4", "H3"]'), "listed twice"),
+        (('spins = ["H5", "H4"]', 'spins = ["H5", "H5"]'), "to itself"),
+        (("range_hz = [6.0, 10.0]", "range_hz = [10.0, 6.0]"), "lo < hi"),
+        (("offset_hz = -24.0", "offset_hz = -24.0\nshift_ppm = 7.1"), "exactly one"),
+        (("j_hz = 8.1", 'j_hz = "eight"'), "finite number"),
+        (("[spins.H5]", "[spins.H5\n"), "as TOML"),
+    ],
+)
+def test_bad_spin_system_files_are_refused(tmp_path, change, match):
+    path = tmp_path / "bad.toml"
+    assert change[0] in RING
+    path.write_text(RING.replace(change[0], change[1], 1))
+    with pytest.raises(ValueError, match=match):
+        bn.load_spin_system(path)
+
+
+def test_cli_simulates_a_system_file(tmp_path, capsys):
+    from bayesnmr._cli import main
+
+    path = tmp_path / "ring.toml"
+    path.write_text(RING)
+    out = tmp_path / "ring.nc"
+    assert main(["simulate", "--system", str(path), "--sigma", "0", "--out", str(out)]) == 0
+    data = bn.load_dataset(out)
+    spec = bn.load_spin_system(path)
+    tr = bn.simulate(spec.system, data.grid)
+    np.testing.assert_allclose(data.iz1, tr.iz1, atol=1e-12)  # spin H4's polarisation
+    assert data.iz_spin == 2
+    np.testing.assert_allclose(data.truth["j_hz"], spec.system.j_hz)
+    assert main(["simulate", "--system", str(tmp_path / "none.toml")]) == 2
+    assert "No spin-system file" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="polarisation of spin 2"):  # not fit as a chain
+        bn.fit(data, bn.Priors.around(data.truth["offsets_hz"], 5.0))

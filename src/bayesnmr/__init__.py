@@ -38,6 +38,10 @@ from ._physics._solver import AbstractSolver as AbstractSolver
 from ._physics._system import SpinChain as SpinChain
 from ._physics._system import SpinSystem as SpinSystem
 from ._physics._system import offsets_to_ppm as offsets_to_ppm
+from ._physics._system_file import SystemSpec as SystemSpec
+from ._physics._system_file import load_spin_system as load_spin_system
+from ._physics._system_file import save_spin_system as save_spin_system
+from ._physics._system_file import system_spec as system_spec
 from ._physics._traces import Traces as Traces
 from ._physics._typicality import TypicalitySolver as TypicalitySolver
 from ._plots import plot_posterior as plot_posterior

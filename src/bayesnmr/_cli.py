@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--offsets", default=",".join(map(str, DEFAULT_OFFSETS)), help="Hz, comma-separated"
     )
     sim.add_argument("--j", default=str(DEFAULT_J), help="Hz: one value, or N-1 comma-separated")
+    sim.add_argument(
+        "--system",
+        default="",
+        help="a spin-system TOML file (any network of couplings; see docs/spin-systems.md): "
+        "its values replace --offsets and --j",
+    )
     sim.add_argument("--t2", type=float, default=None, help="T2 in seconds (default: none)")
     sim.add_argument("--n", type=int, default=300, help="number of time points")
     sim.add_argument("--dt", type=float, default=1e-3, help="time step in seconds")

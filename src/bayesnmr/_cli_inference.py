@@ -54,13 +54,22 @@ def _all_names(result):
 def cmd_simulate(args: argparse.Namespace) -> int:
     import bayesnmr as bn
 
-    offsets = _parse_floats(args.offsets, "offsets")
-    j = _parse_floats(args.j, "j")
-    chain = bn.SpinChain(offsets, j[0] if len(j) == 1 else j, t2_s=args.t2)
+    if args.system:
+        chain = bn.load_spin_system(args.system).system
+        if args.t2 is not None:
+            chain = bn.SpinSystem(
+                chain.offsets_hz, chain.j_hz, args.t2, iz_spin=chain.iz_spin, names=chain.names
+            )
+        what = f"the spin system of {args.system}"
+    else:
+        offsets = _parse_floats(args.offsets, "offsets")
+        j = _parse_floats(args.j, "j")
+        chain = bn.SpinChain(offsets, j[0] if len(j) == 1 else j, t2_s=args.t2)
+        what = "a chain"
     grid = bn.TimeGrid(args.n, args.dt)
     data = bn.synthesize(chain, grid, args.sigma, args.seed, observe_iz1=not args.no_iz1)
     path = bn.save_dataset(data, args.out)
-    print(f"Wrote {path}: {chain.n_spins} spins, {grid.n} points, sigma = {args.sigma}")
+    print(f"Wrote {path}: {what}, {chain.n_spins} spins, {grid.n} points, sigma = {args.sigma}")
     return 0
 
 

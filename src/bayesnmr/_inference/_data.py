@@ -26,7 +26,8 @@ class Dataset:
     - `iz1`: the observed local polarisation of spin 1, or `None` if not measured.
     - `n_spins`: the number of spins of the chain to fit.
     - `truth`: the true parameters for synthetic data (`offsets_hz`, `j_hz`, `sigma`,
-      `t2_s`), else `None`.
+      `t2_s`), else `None`. For a `SpinSystem`, `j_hz` is its `(N, N)` matrix.
+    - `iz_spin`: the spin (counted from 1) whose polarisation `iz1` is (default 1).
     """
 
     grid: TimeGrid
@@ -35,6 +36,7 @@ class Dataset:
     iz1: np.ndarray | None
     n_spins: int
     truth: dict | None = None
+    iz_spin: int = 1
 
     def __post_init__(self):
         n = self.grid.n
@@ -57,6 +59,14 @@ class Dataset:
             object.__setattr__(self, name, arr)
         if not isinstance(self.n_spins, int | np.integer) or self.n_spins < 1:
             raise ValueError(f"`n_spins` must be a positive int, got {self.n_spins!r}.")
+        if (
+            isinstance(self.iz_spin, bool)
+            or not isinstance(self.iz_spin, int | np.integer)
+            or not 1 <= self.iz_spin <= self.n_spins
+        ):
+            raise ValueError(
+                f"`iz_spin` must be a spin number from 1 to {self.n_spins}, got {self.iz_spin!r}."
+            )
 
 
 def synthesize(
@@ -90,6 +100,7 @@ def synthesize(
         iz1=np.asarray(tr.iz1) + noise[2] if observe_iz1 else None,
         n_spins=chain.n_spins,
         truth=truth,
+        iz_spin=chain.iz_index + 1,
     )
 
 
@@ -106,9 +117,15 @@ def save_dataset(data: Dataset, path: str | os.PathLike) -> Path:
     if data.iz1 is not None:
         variables["iz1"] = ("time", data.iz1)
     attrs = {"format": FORMAT, "n_spins": int(data.n_spins), "dt": data.grid.dt}
+    if data.iz_spin != 1:
+        attrs["iz_spin"] = int(data.iz_spin)
     if data.truth:
         attrs["true_offsets_hz"] = np.asarray(data.truth["offsets_hz"], np.float64)
-        attrs["true_j_hz"] = np.atleast_1d(np.asarray(data.truth["j_hz"], np.float64))
+        j = np.asarray(data.truth["j_hz"], np.float64)
+        if j.ndim == 2:  # a network's coupling matrix, row by row
+            attrs["true_j_matrix_hz"] = j.reshape(-1)
+        else:
+            attrs["true_j_hz"] = np.atleast_1d(j)
         attrs["true_sigma"] = float(data.truth["sigma"])
         if data.truth.get("t2_s") is not None:
             attrs["true_t2_s"] = float(data.truth["t2_s"])
@@ -155,10 +172,14 @@ def load_dataset(path: str | os.PathLike, n_spins: int | None = None) -> Dataset
         raise ValueError(f"{str(path)!r} has no `n_spins` attribute; pass `n_spins`.")
     truth = None
     if "true_offsets_hz" in ds.attrs:
-        j = np.atleast_1d(ds.attrs["true_j_hz"]).astype(float)
+        if "true_j_matrix_hz" in ds.attrs:
+            j = np.asarray(ds.attrs["true_j_matrix_hz"], float).reshape(n, n).tolist()
+        else:
+            j = np.atleast_1d(ds.attrs["true_j_hz"]).astype(float)
+            j = float(j[0]) if j.size == 1 else j.tolist()
         truth = {
             "offsets_hz": np.atleast_1d(ds.attrs["true_offsets_hz"]).astype(float).tolist(),
-            "j_hz": float(j[0]) if j.size == 1 else j.tolist(),
+            "j_hz": j,
             "sigma": float(ds.attrs.get("true_sigma", np.nan)),
             "t2_s": float(ds.attrs["true_t2_s"]) if "true_t2_s" in ds.attrs else None,
         }
@@ -169,6 +190,7 @@ def load_dataset(path: str | os.PathLike, n_spins: int | None = None) -> Dataset
         iz1=ds["iz1"].values if "iz1" in ds else None,
         n_spins=n,
         truth=truth,
+        iz_spin=int(ds.attrs.get("iz_spin", 1)),
     )
 
 

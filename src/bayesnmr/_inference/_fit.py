@@ -11,7 +11,7 @@ import numpy as np
 from .._physics._solver import AbstractSolver
 from ._data import Dataset
 from ._descent import Space, chain_of, descend, to_hz
-from ._model import Priors
+from ._model import Priors, check_chain_data
 from ._modes import Mode, laplace_modes
 from ._search import search
 
@@ -114,10 +114,7 @@ def fit(
     """
     if priors is None:
         priors = Priors.from_data(data)
-    if priors.n_spins != data.n_spins:
-        raise ValueError(
-            f"The priors are for {priors.n_spins} spins but the data for {data.n_spins}."
-        )
+    check_chain_data(data, priors)
     if n_starts is None:
         n_starts = 8 if init is not None else 16 + 8 * priors.n_spins
     for name, value in (("n_starts", n_starts), ("steps", steps)):

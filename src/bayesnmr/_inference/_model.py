@@ -230,11 +230,22 @@ def check_model_error(model_error, grid: TimeGrid):
     return jnp.asarray(e)
 
 
-def model_kwargs(data: Dataset, priors: Priors, solver, model_error=None) -> dict:
+def check_chain_data(data: Dataset, priors: Priors) -> None:
+    """Refuse data the chain model cannot explain with these priors."""
     if priors.n_spins != data.n_spins:
         raise ValueError(
             f"The priors are for {priors.n_spins} spins but the data for {data.n_spins}."
         )
+    if data.iz1 is not None and data.iz_spin != 1:
+        raise ValueError(
+            f"These data's `iz1` is the polarisation of spin {data.iz_spin}, but the chain "
+            "model observes spin 1's. Fitting a network of couplings is not available yet; "
+            "fit the FID alone (a Dataset with `iz1=None`)."
+        )
+
+
+def model_kwargs(data: Dataset, priors: Priors, solver, model_error=None) -> dict:
+    check_chain_data(data, priors)
     priors.check_domain(solver)
     return {
         "model_error": check_model_error(model_error, data.grid),

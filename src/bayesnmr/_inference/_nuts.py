@@ -20,7 +20,7 @@ from ._correct import parameters, resample, thinned
 from ._data import Dataset
 from ._diagnose import ConvergenceWarning
 from ._local import local_model
-from ._model import Priors, check_model_error
+from ._model import Priors, check_chain_data, check_model_error
 from ._modes import Mode, modes_dataset, renormalised
 from ._sampler import NUTS, check_sampler, prepare
 
@@ -214,10 +214,7 @@ def _sample(
     import xarray as xr
 
     priors = Priors.from_data(data) if priors is None else priors
-    if priors.n_spins != data.n_spins:
-        raise ValueError(
-            f"The priors are for {priors.n_spins} spins but the data for {data.n_spins}."
-        )
+    check_chain_data(data, priors)
     priors = priors.for_solver(solver)
     model_error = check_model_error(model_error, data.grid)
     chain_method = sampler.resolved_chain_method()
