@@ -120,3 +120,14 @@ def test_ring_spectrum(tmp_path):
     np.testing.assert_allclose(result["lines"][:, 1].sum(), 4.0, atol=0.01)  # all but < 1e-3
     assert result["para_change"] > 1e-3  # a 0.5 Hz coupling is visible in the FID
     assert (tmp_path / "ring_spectrum.png").is_file()
+
+
+def test_ring_uncertainty(tmp_path):
+    ex = _load("ring_uncertainty")
+    result = ex.main(ex.parse_args(["--quick", "--out", str(tmp_path)]))
+    rows = {(r["acquisition_s"], r["sigma"]): r["sd"]["j_hz[H3-H6]"] for r in result["rows"]}
+    # Laplace sds scale with sigma exactly and shrink with a longer acquisition.
+    np.testing.assert_allclose(rows[(0.15, 0.02)] / rows[(0.15, 0.005)], 4.0, rtol=1e-9)
+    assert rows[(0.6, 0.02)] < rows[(0.15, 0.02)]
+    saved = json.loads((tmp_path / "ring_uncertainty.json").read_text())
+    assert saved["provenance"]["commit"] and (tmp_path / "ring_uncertainty.png").is_file()

@@ -294,3 +294,74 @@ def test_cli_simulates_a_system_file(tmp_path, capsys):
     assert "No spin-system file" in capsys.readouterr().err
     with pytest.raises(ValueError, match="polarisation of spin 2"):  # not fit as a chain
         bn.fit(data, bn.Priors.around(data.truth["offsets_hz"], 5.0))
+
+
+AMX = """
+iz_spin = "A"
+
+[spins.A]
+offset_hz = -35.0
+range_hz = [-45.0, -25.0]
+
+[spins.M]
+offset_hz = 5.0
+
+[spins.X]
+offset_hz = 40.0
+range_hz = [30.0, 50.0]
+
+[[coupling]]
+spins = ["A", "M"]
+j_hz = 9.0
+range_hz = [4.0, 14.0]
+
+[[coupling]]
+spins = ["M", "X"]
+same_as = ["A", "M"]
+
+[[coupling]]
+spins = ["A", "X"]
+j_hz = 2.0
+"""
+
+
+def test_fit_and_sample_a_network_from_its_file(tmp_path, capsys, allow_rank_promotion):
+    path = tmp_path / "amx.toml"
+    path.write_text(AMX)
+    spec = bn.load_spin_system(path)
+    data = bn.synthesize(spec.system, bn.TimeGrid(150, 1e-3), sigma=0.02, seed=3)
+    fit = bn.fit(data, spec)  # the plain call: from the file's values and random starts
+    assert fit.names == ["offsets_hz[A]", "offsets_hz[X]", "j_hz[A-M]"]
+    x = np.array([fit.offsets_hz[0], fit.offsets_hz[2], fit.j_hz[0, 1]])
+    truth = np.array([-35.0, 40.0, 9.0])
+    assert np.all(np.abs(x - truth) < 4 * fit.stderr), (x, fit.stderr)
+    np.testing.assert_allclose(fit.j_hz[1, 2], fit.j_hz[0, 1])  # tied
+    assert fit.j_hz[0, 2] == 2.0 and fit.offsets_hz[1] == 5.0  # fixed
+    from bayesnmr._cli import main
+
+    data_path = bn.save_dataset(data, tmp_path / "amx.nc")
+    assert main(["fit", str(data_path), "--system", str(path)]) == 0
+    printed = capsys.readouterr().out
+    assert "j_hz[A-M] =" in printed and "offsets_hz[X] =" in printed
+    dt = bn.sample_posterior(
+        data, spec, sampler=bn.NUTS(chains=2, warmup=150, draws=150), init=fit, progress_bar=False
+    )
+    post = dt.posterior
+    assert list(post["offsets_hz"].coords["spin"].values) == ["A", "X"]
+    assert list(post["j_hz"].coords["coupling"].values) == ["A-M"]
+    draws = np.column_stack(
+        [np.asarray(post["offsets_hz"]).reshape(-1, 2), np.asarray(post["j_hz"]).reshape(-1)]
+    )
+    z = (draws.mean(0) - truth) / draws.std(0)
+    assert np.all(np.abs(z) < 4), z
+    np.testing.assert_allclose(draws.std(0), fit.stderr, rtol=0.35)  # NUTS ~ Laplace here
+    assert {"posterior_predictive", "observed_data", "sample_stats"} <= set(dt.children)
+    with pytest.raises(ValueError, match="surrogates"):
+        bn.sample_posterior(data, spec, solver="local")
+    other = bn.Dataset(data.grid, data.mx, data.my, data.iz1, 3, iz_spin=2)
+    with pytest.raises(ValueError, match="`iz_spin` is 1"):
+        bn.fit(other, spec)
+    path.write_text(AMX.replace("range_hz = [-45.0, -25.0]", "").replace(
+        "range_hz = [30.0, 50.0]", "").replace("range_hz = [4.0, 14.0]", ""))  # fmt: skip
+    with pytest.raises(ValueError, match="Nothing to fit"):
+        bn.fit(data, bn.load_spin_system(path))

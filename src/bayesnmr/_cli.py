@@ -60,6 +60,12 @@ def _add_prior_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--width", type=float, default=15.0, help="prior half-width around --offsets")
     p.add_argument("--j-range", default="0,25", help="prior box for J in Hz (default %(default)s)")
     p.add_argument("--known-offsets", action="store_true", help="fix the offsets at --offsets")
+    p.add_argument(
+        "--system",
+        default="",
+        help="a spin-system TOML file: fit any network of couplings, its shifts and "
+        "couplings free in their boxes (replaces --offsets, --width, --j-range)",
+    )
     p.add_argument("--seed", type=int, default=0)
 
 

@@ -3,13 +3,20 @@
 import argparse
 from pathlib import Path
 
+import numpy as np
+
 from ._cli_args import _parse_floats
 
 
 def _priors_for(data, args):
-    """Boxes around `--offsets` if given, else what the data alone allow."""
+    """The spin-system file's boxes (`--system`), boxes around `--offsets` if given, else
+    what the data alone allow."""
     import bayesnmr as bn
 
+    if args.system:
+        if args.offsets or args.known_offsets:
+            raise ValueError("`--system` gives the shifts and boxes; drop `--offsets`.")
+        return bn.load_spin_system(args.system)
     j_range = _parse_floats(args.j_range, "j-range")
     if not args.offsets:
         if args.known_offsets:
@@ -24,23 +31,53 @@ def _priors_for(data, args):
     return bn.Priors.around(guess, args.width, j_hz=j_range, fixed=fixed)
 
 
-def _print_fit(result) -> None:
+def _print_fit(result, spec=None) -> None:
     names = result.names
     err = result.stderr if result.stderr is not None else [float("nan")] * len(names)
-    values = list(result.offsets_hz) + list(result.j_hz.reshape(-1))
-    picked = {n: v for n, v in zip(_all_names(result), values, strict=True)}
+    if spec is not None:  # a network: the free parameters by name
+        picked = dict(zip(names, _network_values(result, spec), strict=True))
+    else:
+        values = list(result.offsets_hz) + list(result.j_hz.reshape(-1))
+        picked = {n: v for n, v in zip(_all_names(result), values, strict=True)}
     for n, e in zip(names, err, strict=True):
         print(f"  {n:>14} = {picked[n]:10.4f} +- {e:.4f} Hz  (Laplace)")
-    how = (
-        f"{result.n_steps} L-BFGS steps in {result.seconds:.2f} s"
-        if result.n_steps
-        else f"global search, {result.n_starts} descents, {result.seconds:.1f} s"
-    )
+    if spec is not None:
+        how = f"{result.n_starts} L-BFGS descents (the file's values, random starts), "
+        how += f"{result.seconds:.1f} s"
+    elif result.n_steps:
+        how = f"{result.n_steps} L-BFGS steps in {result.seconds:.2f} s"
+    else:
+        how = f"global search, {result.n_starts} descents, {result.seconds:.1f} s"
     print(f"  noise sigma ~ {result.sigma:.4g}; {how}")
     if len(result.modes) > 1:
         print(f"  {len(result.modes)} competing solutions (Laplace probabilities):")
         for line in result.describe().splitlines():
             print(f"    {line}")
+
+
+def _network_values(result, spec) -> list[float]:
+    from ._inference._network import NetworkSpace
+
+    space = NetworkSpace(spec)
+    return list(result.offsets_hz[space.free_offsets]) + [
+        float(result.j_hz[pairs[0]]) for pairs in space.coupling_pairs
+    ]
+
+
+def _network_truth(data, spec) -> dict | None:
+    """The true values by the titles of a network posterior's marginal panels."""
+    from ._inference._network import NetworkSpace
+
+    if not data.truth:
+        return None
+    space = NetworkSpace(spec)
+    j = np.asarray(data.truth["j_hz"], float)
+    by_title = {f"offsets_hz\n{n}": data.truth["offsets_hz"][i] for n, i in
+                zip(space.offset_names, space.free_offsets, strict=True)}  # fmt: skip
+    if j.ndim == 2:
+        for name, pairs in zip(space.coupling_names, space.coupling_pairs, strict=True):
+            by_title[f"j_hz\n{name}"] = j[pairs[0]]
+    return {"sigma": data.truth.get("sigma"), "by_title": by_title}
 
 
 def _all_names(result):
@@ -79,10 +116,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
     data = bn.load_dataset(args.data, n_spins=args.n_spins)
     priors = _priors_for(data, args)
     result = bn.fit(data, priors, n_starts=args.starts, steps=args.steps, seed=args.seed)
-    if not args.offsets:
+    spec = priors if isinstance(priors, bn.SystemSpec) else None
+    if spec is not None:
+        print(f"Fitted the network of {args.system} from its values and random starts.")
+    elif not args.offsets:
         print(f"Searched every order of {data.n_spins} spins, offsets in the spectral window.")
     print(f"Fit of {args.data} ({data.n_spins} spins):")
-    _print_fit(result)
+    _print_fit(result, spec)
     if data.truth:
         print(f"  truth: offsets {data.truth['offsets_hz']}, J {data.truth['j_hz']}")
     return 0
@@ -110,7 +150,8 @@ def _sample_and_report(data, priors, args, out: Path, prefix: str = "", **kwargs
     for p in problems:
         print(f"WARNING: {p}")
     print(f"Wrote {bn.save_posterior(dt, out / f'{prefix}posterior.nc')}")
-    paths = bn.plot_posterior(dt, out, truth=data.truth, prefix=prefix)
+    truth = _network_truth(data, priors) if isinstance(priors, bn.SystemSpec) else data.truth
+    paths = bn.plot_posterior(dt, out, truth=truth, prefix=prefix)
     paths.append(save_figure(bn.plot_predictive(dt, data), out / f"{prefix}predictive.png"))
     print("Wrote " + ", ".join(str(p) for p in paths))
     return dt

@@ -107,7 +107,8 @@ def plot_posterior(dt, out_dir, *, truth: dict | None = None, prefix: str = "") 
     """The ArviZ figures of a posterior, saved as PNGs in `out_dir`.
 
     Trace and rank plots, marginals (with the true values when `truth` is given, as
-    reference lines) and a pair plot, all drawn by ArviZ. **Returns** the paths.
+    reference lines) and a pair plot (of at most six parameters, couplings and sigma
+    first), all drawn by ArviZ. **Returns** the paths.
     """
     from pathlib import Path
 
@@ -126,7 +127,7 @@ def plot_posterior(dt, out_dir, *, truth: dict | None = None, prefix: str = "") 
         "marginals": lambda: az.plot_dist(
             dt, backend="matplotlib", visuals={"point_estimate_text": False}
         ),
-        "pair": lambda: az.plot_pair(dt, backend="matplotlib"),
+        "pair": lambda: az.plot_pair(_pair_subset(dt), backend="matplotlib"),
     }
     for name, make in figures.items():
         pc = make()
@@ -137,6 +138,31 @@ def plot_posterior(dt, out_dir, *, truth: dict | None = None, prefix: str = "") 
         paths.append(save_figure(fig, out / f"{prefix}{name}.png"))
         plt.close(fig)
     return paths
+
+
+def _pair_subset(dt, most: int = 6):
+    """The posterior, or (past `most` scalar parameters: ArviZ refuses more than 40
+    panels, and a 10 x 10 grid is unreadable) its first `most` scalars, couplings and
+    sigma first, each as its own variable (`offsets_hz[H3]`)."""
+    import xarray as xr
+
+    post = dt.posterior.to_dataset()
+    scalars = {}
+    for name in sorted(post.data_vars, key=lambda v: (v != "j_hz", v != "sigma", v)):
+        da = post[name]
+        extra = [d for d in da.dims if d not in ("chain", "draw")]
+        if not extra:
+            scalars[name] = da
+            continue
+        stacked = da.stack(_entry=extra)
+        for k in range(stacked.sizes["_entry"]):
+            label = stacked["_entry"].values[k]
+            label = label[0] if isinstance(label, tuple) and len(label) == 1 else label
+            scalars[f"{name}[{label}]"] = stacked.isel(_entry=k, drop=True)
+    if len(scalars) <= most:
+        return dt
+    keep = dict(list(scalars.items())[:most])
+    return xr.DataTree.from_dict({"posterior": xr.Dataset(keep)})
 
 
 def _tidy_marginals(fig, truth: dict | None) -> None:
@@ -169,6 +195,7 @@ def _mark_truth(fig, truth: dict) -> None:
         values[f"j_hz {i}"] = v
     if truth.get("sigma") is not None:
         values["sigma"] = truth["sigma"]
+    values.update(truth.get("by_title", {}))  # panels named otherwise (a network's spins)
     for ax in fig.axes:
         title = ax.get_title().replace("[", " ").replace("]", "").strip()
         for key, v in values.items():

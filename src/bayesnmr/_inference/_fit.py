@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._physics._solver import AbstractSolver
+from .._physics._system_file import SystemSpec
 from ._data import Dataset
 from ._descent import Space, chain_of, descend, to_hz
 from ._model import Priors, check_chain_data
@@ -99,7 +100,11 @@ def fit(
 
     - `data`: the `Dataset`.
     - `priors`: the boxes to search (default `Priors.from_data(data)`: every offset
-      anywhere in the spectral window, J in [0, 25] Hz).
+      anywhere in the spectral window, J in [0, 25] Hz). A `SystemSpec` (from
+      `bn.load_spin_system`) fits any network of couplings: its free shifts and
+      couplings (those with a box; tied ones share a parameter), from the file's values
+      and `n_starts - 1` random points of the boxes (8 in all by default; `init`: a
+      vector of the free parameters, in the order of `names`), with Laplace errors.
     - `solver`: the forward model (the exact solver by default).
     - `n_starts`: descents (default 16 + 8 N for the global search).
     - `steps`: L-BFGS steps per stage; `broadening`: the stages' $\\tau$ in seconds.
@@ -112,6 +117,13 @@ def fit(
 
     **Returns:** a `FitResult`, with every competing solution in `modes`.
     """
+    if isinstance(priors, SystemSpec):  # any network of couplings, from a file
+        from ._network import fit_network
+
+        return fit_network(
+            data, priors, solver=solver, init=init, n_starts=n_starts, steps=steps,
+            broadening=broadening, seed=seed, laplace=laplace,
+        )  # fmt: skip
     if priors is None:
         priors = Priors.from_data(data)
     check_chain_data(data, priors)

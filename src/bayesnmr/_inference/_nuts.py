@@ -13,6 +13,7 @@ from .._io import atomic_path
 from .._physics._exact import ExactSolver
 from .._physics._simulate import simulate_batch
 from .._physics._solver import AbstractSolver
+from .._physics._system_file import SystemSpec
 from ._chains import chain_clusters, chain_starts, mode_at, start_modes, take
 from ._correct import correct as correct_draws
 from ._correct import dataset as correction_dataset
@@ -69,7 +70,13 @@ def sample_posterior(
     **Arguments:**
 
     - `data`: the `Dataset`; `priors`: the `Priors` (default `Priors.from_data(data)`:
-      offsets anywhere in the spectral window, J in [0, 25] Hz).
+      offsets anywhere in the spectral window, J in [0, 25] Hz), or a `SystemSpec` (from
+      `bn.load_spin_system`) for any network of couplings: NUTS over its free shifts and
+      couplings (uniform on their boxes; tied couplings share a parameter), every chain
+      started at `fit(data, spec)` (or at `init`, such a `FitResult`) spread by its
+      Laplace sds, $\\sigma$ integrated out and drawn afterwards; exact forward models
+      only. Its `posterior` has `offsets_hz` over the free spins (`spin`) and `j_hz` over
+      the free couplings (`coupling`, named `"H1-H2"`).
     - `solver`: the forward model: exact by default; a surrogate (`bn.load_surrogate`,
       `bn.train_local_surrogate`); or `"local"`: a problem-local surrogate trained for
       these data, around each mode found by the (exact) fit, on a box of 10 Laplace sds
@@ -119,8 +126,25 @@ def sample_posterior(
     `probability`, `log_evidence`, `loss`, its `offsets_hz` and `j_hz`, whether it was
     `sampled`), and `posterior_mode1`, `sample_stats_mode1`, ... for further sampled modes.
     """
-    priors = Priors.from_data(data) if priors is None else priors
     sampler = check_sampler(sampler)
+    if isinstance(priors, SystemSpec):  # any network of couplings, from a file
+        from ._network import sample_network
+
+        if isinstance(solver, str) or getattr(solver, "approximate", False):
+            raise ValueError(
+                "A network of couplings is sampled with an exact forward model: surrogates "
+                "are trained for chains. Leave `solver` at its default."
+            )
+        if model_error is not None or not marginal_sigma:
+            raise ValueError(
+                "For a network of couplings, sigma is integrated out (`marginal_sigma=True`, "
+                "no `model_error`)."
+            )
+        return sample_network(
+            data, priors, solver=solver, sampler=sampler, seed=seed,
+            progress_bar=progress_bar, init=init, predictive_draws=predictive_draws,
+        )  # fmt: skip
+    priors = Priors.from_data(data) if priors is None else priors
     if isinstance(solver, str) and solver != "local":
         raise ValueError(f"Argument `solver` must be a solver object or 'local', got {solver!r}.")
     if (

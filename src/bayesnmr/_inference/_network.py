@@ -1,0 +1,309 @@
+"""Inference for any network of couplings: least squares and NUTS over any subset of the
+shifts and couplings of a `SystemSpec` (fixed, free in a box, or tied to another).
+
+`bn.fit(data, spec)` and `bn.sample_posterior(data, spec)` come here when the priors are
+a `SystemSpec` (from `bn.load_spin_system`); the chain's machinery (the global search,
+modes, surrogates) stays with `Priors`.
+"""
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import optax
+
+from .._physics._simulate import simulate
+from .._physics._solver import AbstractSolver
+from .._physics._system import SpinSystem
+from .._physics._system_file import SystemSpec
+from ._data import Dataset
+
+
+class NetworkSpace:
+    """The free parameters of a `SystemSpec` as one vector in Hz: the offsets with a box,
+    then one coupling per free coupling (a tied coupling shares its root's parameter),
+    in the file's order; `system(x)` is the `SpinSystem` at `x`."""
+
+    def __init__(self, spec: SystemSpec):
+        if not isinstance(spec, SystemSpec):
+            raise ValueError(
+                f"Expected a `SystemSpec` (from `bn.load_spin_system`), got {type(spec).__name__}."
+            )
+        self.spec = spec
+        s = spec.system
+        n = s.n_spins
+        self.free_offsets = [i for i, b in enumerate(spec.offset_boxes) if b is not None]
+        roots = [c for c in spec.couplings if c.tied_to is None and c.box is not None]
+        self.coupling_pairs = [
+            [c.pair] + [d.pair for d in spec.couplings if d.tied_to == c.pair] for c in roots
+        ]
+        masks = np.zeros((len(roots), n, n))
+        for p, pairs in enumerate(self.coupling_pairs):
+            for i, k in pairs:
+                masks[p, i, k] = masks[p, k, i] = 1.0
+        self.masks = masks
+        self.fixed_j = np.asarray(s.j_hz) * (1.0 - masks.sum(0))
+        self.base_offsets = np.asarray(s.offsets_hz, np.float64)
+        boxes = [spec.offset_boxes[i] for i in self.free_offsets] + [c.box for c in roots]
+        self.lo = np.array([b[0] for b in boxes], np.float64)
+        self.hi = np.array([b[1] for b in boxes], np.float64)
+        names = spec.names
+        self.offset_names = [names[i] for i in self.free_offsets]
+        self.coupling_names = [f"{names[c.pair[0]]}-{names[c.pair[1]]}" for c in roots]
+        self.names = [f"offsets_hz[{x}]" for x in self.offset_names] + [
+            f"j_hz[{x}]" for x in self.coupling_names
+        ]
+        self.start = np.r_[self.base_offsets[self.free_offsets], [c.j_hz for c in roots]]
+
+    @property
+    def n_offsets(self) -> int:
+        return len(self.free_offsets)
+
+    def system(self, x) -> SpinSystem:
+        k = self.n_offsets
+        nu = jnp.asarray(self.base_offsets).at[jnp.asarray(self.free_offsets, int)].set(x[:k])
+        j = jnp.asarray(self.fixed_j) + jnp.tensordot(x[k:], jnp.asarray(self.masks), 1)
+        s = self.spec.system
+        return SpinSystem(nu, j, s.t2_s, iz_spin=s.iz_spin, names=s.names)
+
+    def matrix(self, x) -> np.ndarray:
+        return np.asarray(self.system(jnp.asarray(x)).j_hz)
+
+
+def check_network_data(data: Dataset, space: NetworkSpace, solver) -> None:
+    s = space.spec.system
+    if data.n_spins != s.n_spins:
+        raise ValueError(
+            f"The spin system has {s.n_spins} spins but the data are for {data.n_spins}."
+        )
+    if data.iz1 is not None and data.iz_spin != s.iz_spin:
+        raise ValueError(
+            f"The data's `iz1` is the polarisation of spin {data.iz_spin}, but the spin "
+            f"system's `iz_spin` is {s.iz_spin}: set `iz_spin` in the file to the observed "
+            "spin."
+        )
+    if not space.names:
+        raise ValueError(
+            "Nothing to fit: no shift or coupling of the spin system has a prior box. Give "
+            "the free ones `range_hz` (or `range_ppm`) in the file."
+        )
+    if solver is not None:
+        if not isinstance(solver, AbstractSolver):
+            raise ValueError(f"Argument `solver` must be a solver object, got {solver!r}.")
+        solver.check(s, data.grid)
+
+
+def _residual_fn(data: Dataset, space: NetworkSpace, solver, tau=None):
+    obs = [jnp.asarray(data.mx), jnp.asarray(data.my)]
+    if data.iz1 is not None:
+        obs.append(jnp.asarray(data.iz1))
+    w = 1.0 if tau is None else jnp.exp(-jnp.asarray(data.grid.times) / tau)
+
+    def loss(x):
+        tr = simulate(space.system(x), data.grid, solver)
+        sims = [tr.mx, tr.my] + ([tr.iz1] if data.iz1 is not None else [])
+        return 0.5 * sum(jnp.sum((w * (a - b)) ** 2) for a, b in zip(sims, obs, strict=True))
+
+    return loss
+
+
+def fit_network(data, spec, *, solver=None, init=None, n_starts=None, steps=25,
+                broadening=(0.1,), seed=0, laplace=True):  # fmt: skip
+    """Multi-start L-BFGS over the free parameters of `spec`, from the file's values (or
+    `init`, a vector in the order of the names) and `n_starts - 1` random points of the
+    boxes (8 starts by default): each descended on the line-broadened misfit (weights
+    $e^{-t/\\tau}$, $\\tau$ in `broadening`), then on the data. Laplace errors from the
+    Hessian of the misfit at the best point."""
+    from ._fit import FitResult
+
+    space = NetworkSpace(spec)
+    check_network_data(data, space, solver)
+    n_starts = 8 if n_starts is None else n_starts
+    if isinstance(n_starts, bool) or not isinstance(n_starts, int) or n_starts < 1:
+        raise ValueError(f"Argument `n_starts` must be a positive int, got {n_starts!r}.")
+    first = space.start if init is None else np.asarray(init, np.float64).reshape(-1)
+    if first.shape != space.lo.shape:
+        raise ValueError(
+            f"Argument `init` needs {len(space.names)} values ({space.names}), got {first.shape}."
+        )
+    lo, hi = jnp.asarray(space.lo), jnp.asarray(space.hi)
+    rng = np.random.default_rng(seed)
+    starts = np.vstack([first[None], rng.uniform(space.lo, space.hi, (n_starts - 1, lo.size))])
+    p = np.clip((starts - space.lo) / (space.hi - space.lo), 1e-6, 1 - 1e-6)
+    u0 = jnp.asarray(np.log(p) - np.log1p(-p))
+
+    def to_hz(u):
+        return lo + (hi - lo) * jax.nn.sigmoid(u)
+
+    def descend(u, loss):
+        f = lambda v: loss(to_hz(v))  # noqa: E731
+        opt = optax.lbfgs()
+        value_and_grad = optax.value_and_grad_from_state(f)
+
+        def step(carry, _):
+            v, state = carry
+            value, grad = value_and_grad(v, state=state)
+            updates, state = opt.update(grad, state, v, value=value, grad=grad, value_fn=f)
+            return (optax.apply_updates(v, updates), state), value
+
+        return jax.lax.scan(step, (u, opt.init(u)), length=steps)[0][0]
+
+    t0 = time.perf_counter()
+    plain = _residual_fn(data, space, solver)
+    for tau in (*broadening, None):
+        loss = plain if tau is None else _residual_fn(data, space, solver, tau)
+        u0 = jax.jit(jax.vmap(lambda u, loss=loss: descend(u, loss)))(u0)
+    xs = jax.vmap(to_hz)(u0)
+    losses = np.asarray(jax.jit(jax.vmap(plain))(xs))
+    best = int(np.argmin(losses))
+    x = np.asarray(xs[best])
+    seconds = time.perf_counter() - t0
+    n_obs = data.grid.n * (2 if data.iz1 is None else 3)
+    sigma2 = 2 * float(losses[best]) / n_obs
+    cov = None
+    if laplace:
+        h = np.asarray(jax.jit(jax.hessian(plain))(jnp.asarray(x)))
+        cov = sigma2 * np.linalg.pinv(0.5 * (h + h.T))
+    system = space.system(jnp.asarray(x))
+    return FitResult(
+        offsets_hz=np.asarray(system.offsets_hz),
+        j_hz=np.asarray(system.j_hz),
+        loss=float(losses[best]),
+        seconds=seconds,
+        sigma=float(np.sqrt(sigma2)),
+        names=space.names,
+        covariance=cov,
+        start=best,
+        n_starts=n_starts,
+    )
+
+
+def network_model(space: NetworkSpace, data: Dataset, solver):
+    """Uniform boxes on the free shifts and couplings, $\\sigma$ integrated out under the
+    Jeffreys prior (the likelihood $\\mathrm{RSS}^{-n/2}$), as `chain_model` does."""
+    obs = [jnp.asarray(data.mx), jnp.asarray(data.my)]
+    if data.iz1 is not None:
+        obs.append(jnp.asarray(data.iz1))
+    k = space.n_offsets
+    parts = []
+    if k:
+        parts.append(
+            numpyro.sample("offsets_hz", dist.Uniform(space.lo[:k], space.hi[:k]).to_event(1))
+        )
+    if space.lo.size > k:
+        parts.append(numpyro.sample("j_hz", dist.Uniform(space.lo[k:], space.hi[k:]).to_event(1)))
+    tr = simulate(space.system(jnp.concatenate(parts)), data.grid, solver)
+    sims = [tr.mx, tr.my] + ([tr.iz1] if data.iz1 is not None else [])
+    rss = numpyro.deterministic(
+        "rss", sum(jnp.sum((a - b) ** 2) for a, b in zip(sims, obs, strict=True))
+    )
+    numpyro.factor("likelihood", -0.5 * len(obs) * data.grid.n * jnp.log(rss))
+
+
+def _predictive(space, data, solver, samples, n_draws, rng):
+    """Posterior-predictive traces: the forward model at thinned draws, plus noise."""
+    import xarray as xr
+
+    parts = [
+        samples[k].reshape(-1, samples[k].shape[-1]) for k in ("offsets_hz", "j_hz") if k in samples
+    ]
+    x = np.concatenate(parts, axis=1)
+    keep = np.linspace(0, len(x) - 1, min(n_draws, len(x))).astype(int)
+    sigma = samples["sigma"].reshape(-1)[keep]
+    tr = jax.jit(jax.vmap(lambda v: simulate(space.system(v), data.grid, solver)))(
+        jnp.asarray(x[keep])
+    )
+    names = ("mx", "my") + (("iz1",) if data.iz1 is not None else ())
+    out = {}
+    for name in names:
+        noisy = np.asarray(getattr(tr, name)) + sigma[:, None] * rng.normal(
+            size=(keep.size, data.grid.n)
+        )
+        out[name] = (("chain", "draw", "time"), noisy[None])
+    return xr.Dataset(out, coords={"time": data.grid.times})
+
+
+def sample_network(data, spec, *, solver, sampler, seed, progress_bar, init, predictive_draws=200):
+    """NUTS over the free parameters of `spec`, every chain started at the fit (or
+    `init`: a `FitResult` of `fit(data, spec)`) spread by its Laplace sds, with $\\sigma$
+    drawn afterwards from its exact conditional."""
+    import arviz as az
+    import xarray as xr
+    from numpyro.distributions.transforms import biject_to
+    from numpyro.infer import MCMC
+    from numpyro.infer import NUTS as NumpyroNUTS
+
+    space = NetworkSpace(spec)
+    check_network_data(data, space, solver)
+    fit = fit_network(data, spec, solver=solver, seed=seed) if init is None else init
+    x0 = np.r_[fit.offsets_hz[space.free_offsets], [fit.j_hz[c[0]] for c in space.coupling_pairs]]
+    sd = fit.stderr if fit.stderr is not None else 0.01 * (space.hi - space.lo)
+    rng = np.random.default_rng(seed)
+    eps = 1e-6 * (space.hi - space.lo)
+    starts = np.clip(
+        x0 + rng.normal(size=(sampler.chains, x0.size)) * sd, space.lo + eps, space.hi - eps
+    )
+    k = space.n_offsets
+    init_params = {}
+    if k:
+        t = biject_to(dist.constraints.interval(space.lo[:k], space.hi[:k]))
+        init_params["offsets_hz"] = t.inv(jnp.asarray(starts[:, :k]))
+    if space.lo.size > k:
+        t = biject_to(dist.constraints.interval(space.lo[k:], space.hi[k:]))
+        init_params["j_hz"] = t.inv(jnp.asarray(starts[:, k:]))
+    kernel = NumpyroNUTS(network_model, dense_mass=True, target_accept_prob=sampler.target_accept)
+    method = sampler.resolved_chain_method()
+    mcmc = MCMC(
+        kernel,
+        num_warmup=sampler.warmup,
+        num_samples=sampler.draws,
+        num_chains=sampler.chains,
+        chain_method=method,
+        progress_bar=progress_bar,
+    )
+    t0 = time.perf_counter()
+    mcmc.run(
+        jax.random.PRNGKey(seed),
+        space,
+        data,
+        solver,
+        init_params=init_params,
+        extra_fields=("diverging", "num_steps", "accept_prob", "energy"),
+    )
+    seconds = time.perf_counter() - t0
+    samples = {name: np.asarray(v) for name, v in mcmc.get_samples(group_by_chain=True).items()}
+    n_obs = data.grid.n * (2 if data.iz1 is None else 3)
+    rss = samples.pop("rss")
+    samples["sigma"] = np.sqrt(rss / (2 * rng.gamma(n_obs / 2, size=rss.shape)))
+    extra = {k: np.asarray(v) for k, v in mcmc.get_extra_fields(group_by_chain=True).items()}
+    stats = {
+        "diverging": extra["diverging"],
+        "n_steps": extra["num_steps"],
+        "acceptance_rate": extra["accept_prob"],
+        "energy": extra["energy"],
+    }
+    dims = {"offsets_hz": ["spin"], "j_hz": ["coupling"]}
+    coords = {"spin": space.offset_names, "coupling": space.coupling_names}
+    dt = az.from_dict(
+        {"posterior": samples, "sample_stats": stats},
+        dims={k: v for k, v in dims.items() if k in samples},
+        coords={k: v for k, v in coords.items() if v},
+    )
+    dt["posterior_predictive"] = _predictive(space, data, solver, samples, predictive_draws, rng)
+    observed = {"mx": data.mx, "my": data.my} | ({} if data.iz1 is None else {"iz1": data.iz1})
+    dt["observed_data"] = xr.Dataset(
+        {name: ("time", np.asarray(v)) for name, v in observed.items()},
+        coords={"time": data.grid.times},
+    )
+    dt.attrs.update(
+        {
+            "model": "network",
+            "names": list(spec.names),
+            "sampling_seconds": seconds,
+            "fit_offsets_hz": np.asarray(fit.offsets_hz).tolist(),
+        }
+    )
+    return dt
