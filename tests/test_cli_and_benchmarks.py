@@ -206,6 +206,16 @@ def test_local_surrogate_benchmark_quick(tmp_path):
     assert set(rows[0]["line_sum_seconds"]) == {"nufft", "direct"}
 
 
+def test_network_benchmark_quick(tmp_path):
+    run_quick("network.py", tmp_path)
+    rows = json.loads((tmp_path / "network.json").read_text())["rows"]
+    exact = [r for r in rows if r["method"] == "exact"]
+    assert [r["n"] for r in exact] == [3, 4] and all(r["network_seconds"] > 0 for r in exact)
+    lines = [r for r in rows if r["method"] == "lines"]
+    assert [r["n"] for r in lines] == [3, 4] and all(r["lines"] > 0 for r in lines)
+    assert all(r["commit"] and r["date"][:2] == "20" for r in rows)
+
+
 def test_cli_compilation_cache_location(monkeypatch, tmp_path):
     from bayesnmr._cli import compilation_cache_dir
 

@@ -33,7 +33,7 @@ def line_list(system: System, *, cutoff: float = 1e-3, merge_hz: float = 1e-6) -
             "Argument `system` must be a `bn.SpinSystem` or a `bn.SpinChain`, but is a "
             f"{type(system).__name__}."
         )
-    if not (is_concrete(system.offsets_hz) and is_concrete(system.pair_j_hz)):
+    if not (is_concrete(system.offsets_hz) and is_concrete(system.j_hz)):
         raise ValueError(
             "line_list needs concrete values (it runs in NumPy); call it outside "
             "`jax.jit`, `jax.vmap` and `jax.grad`."
@@ -47,7 +47,12 @@ def line_list(system: System, *, cutoff: float = 1e-3, merge_hz: float = 1e-6) -
             "largest pair of sectors; it is limited to N <= 14."
         )
     offsets = np.asarray(system.offsets_hz, np.float64)
-    pair_j = np.asarray(system.pair_j_hz, np.float64)
+    j = np.asarray(system.j_hz, np.float64)  # in NumPy: no JAX dispatch per call
+    if isinstance(system, SpinSystem):
+        i, k = np.triu_indices(n, 1)
+        pair_j = 0.5 * (j[i, k] + j[k, i])
+    else:
+        pair_j = np.broadcast_to(j, (n - 1,))
     eig = [
         eigh_in_place(sector_hamiltonian(offsets, pair_j, k, xp=np, pairs=system.pairs))
         for k in range(n + 1)
