@@ -170,6 +170,26 @@ def test_calibrate_corrects_a_surrogate_by_default():
     assert res.corrected.all() and np.all(res.pareto_k < 0.7)
     raw = bn.calibrate(GRID, PRIORS, solver=Shifted(0.01), correct=False, batch=2, seed=3, **TINY)
     assert raw.pareto_k is None
+    assert res.fallback.tolist() == ["", ""]  # nothing to fall back from
+
+
+def test_calibrate_falls_back_where_the_correction_fails(tmp_path):
+    # A surrogate 3 Hz off (tens of posterior sds): every correction fails, and each data
+    # set is sampled again, as sample_posterior would: with a local surrogate (corrected),
+    # else exact NUTS. What is ranked is then the right posterior, and the file says how.
+    from test_correction import Shifted
+
+    res = bn.calibrate(GRID, PRIORS, solver=Shifted(3.0), batch=2, seed=3, **TINY)
+    assert not res.corrected.any()
+    assert set(res.fallback.tolist()) <= {"local", "exact"}
+    exact = bn.calibrate(GRID, PRIORS, batch=2, seed=3, **TINY)
+    shift = np.abs(res.means - exact.means) / exact.sds
+    assert np.all(shift < 1.0), shift  # the fallback's posterior, not the biased one
+    again = bn.SBCResult.load(res.save(tmp_path / "sbc.json"))
+    assert again.fallback.tolist() == res.fallback.tolist()
+    kept = bn.calibrate(GRID, PRIORS, solver=Shifted(3.0), fallback=False, batch=2, seed=3, **TINY)
+    off = np.abs(kept.means - exact.means) / exact.sds
+    assert kept.fallback is None and np.all(off[:, 0] > 3), off  # the shifted offset, wrong
 
 
 def test_cli_sbc_local_and_resume(tmp_path, capsys):

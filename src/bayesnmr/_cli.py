@@ -178,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sbc.add_argument("--no-correct", action="store_true", help="keep a surrogate's own posterior")
     sbc.add_argument(
+        "--no-fallback",
+        action="store_true",
+        help="rank a failed correction's draws, instead of sampling that data set again "
+        "with a local surrogate or exact NUTS (as `sample` does)",
+    )
+    sbc.add_argument(
         "--model-error", action="store_true", help="add the surrogate's error to the noise"
     )
     sbc.add_argument("--error-samples", type=int, default=500, help="for --model-error")

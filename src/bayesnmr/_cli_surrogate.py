@@ -139,6 +139,7 @@ def cmd_sbc(args: argparse.Namespace) -> int:
         batch=args.batch,
         scheduler=None if args.dask is None else (args.dask or "local"),
         correct=False if args.no_correct else None,
+        fallback=not args.no_fallback,
         checkpoint=out / "sbc.checkpoint.json",
     )
     cover, pv = result.coverage, result.p_values
@@ -146,11 +147,21 @@ def cmd_sbc(args: argparse.Namespace) -> int:
     for name in result.names:
         print(f"{name:>14}  {cover['50'][name]:7.1%}  {cover['90'][name]:7.1%}  {pv[name]:.3g}")
     if result.pareto_k is not None:
+        k = result.pareto_k
+        bad = int(np.isnan(k).sum())
         print(
             f"exact correction: {int(result.corrected.sum())} of {len(result.corrected)} data "
-            f"sets corrected (Pareto k-hat median {np.median(result.pareto_k):.2f}, max "
-            f"{np.max(result.pareto_k):.2f}); failed corrections are counted as they are"
+            f"sets corrected (Pareto k-hat median {np.nanmedian(k):.2f}, max {np.nanmax(k):.2f}"
+            f"{f'; {bad} not computable' if bad else ''})"
         )
+        if result.fallback is not None:
+            fb = {w: int(np.sum(result.fallback == w)) for w in ("local", "exact", "none")}
+            print(
+                f"  failed corrections fell back to a local surrogate in {fb['local']}, to exact "
+                f"NUTS in {fb['exact']}, to nothing in {fb['none']} (ranked as they were)"
+            )
+        else:
+            print("  failed corrections are ranked as they are (--no-fallback)")
     print(f"Wrote {result.save(out / 'sbc.json')}")
     title = f"{args.model}{' + model error' if args.model_error else ''}, sigma {args.sigma:g}"
     print(f"Wrote {save_figure(result.plot(title), out / 'sbc.png')}")

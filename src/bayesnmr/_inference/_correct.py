@@ -130,8 +130,14 @@ def correct(
     r_eff = _relative_efficiency(ratio)
     # arviz_stats' `psislw` takes a log likelihood, as for leave-one-out, and smooths the
     # ratios exp(-input): hand it minus the log ratio.
-    log_weight, khat = (-lr).azstats.psislw(dim=["chain", "draw"], r_eff=r_eff)
-    lw = np.asarray(log_weight).reshape(-1)
+    try:
+        log_weight, khat = (-lr).azstats.psislw(dim=["chain", "draw"], r_eff=r_eff)
+        lw, khat = np.asarray(log_weight).reshape(-1), float(khat)
+    except ValueError:
+        # The tail of the ratios cannot be fitted (arviz_stats: "All tail values are the
+        # same": the draws stuck in one place, as where the surrogate's posterior lies far
+        # from the exact one): a failed correction, with the raw weights.
+        lw, khat = log_ratio - log_ratio.max(), float("inf")
     w = np.exp(lw - lw.max())
     w /= w.sum()
     total = w.size
@@ -142,7 +148,7 @@ def correct(
         log_ratio=log_ratio.reshape(shape),
         log_weight=lw.reshape(shape),
         index=index.reshape(shape),
-        pareto_k=float(khat),
+        pareto_k=khat,
         ess=float(r_eff / np.sum(w**2)),
         khat_threshold=float(min(1 - 1 / np.log10(total), 0.7)),
         min_ess=float(min_ess),

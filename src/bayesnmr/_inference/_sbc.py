@@ -37,6 +37,7 @@ def calibrate(
     progress_bar: bool = True,
     start: str = "fit",
     correct: bool | None = None,
+    fallback: bool = True,
     checkpoint: str | os.PathLike | None = None,
 ) -> SBCResult:
     """Simulation-based calibration of the NUTS posterior (Talts et al. 2018).
@@ -61,8 +62,12 @@ def calibrate(
       does (default: whenever the solver is approximate); the result then records each
       data set's Pareto k-hat and whether the correction held (`SBCResult.pareto_k`,
       `SBCResult.corrected`: k-hat within its threshold and at least
-      min(100, chains * draws / 4) effective draws). A failed correction is counted, not
-      replaced.
+      min(100, chains * draws / 4) effective draws).
+    - `fallback`: what a failed correction leads to, as in `sample_posterior` (default
+      `True`, what a user gets): the data set is sampled again with a problem-local
+      surrogate (corrected; when the solver was not already one), and if that fails too,
+      with exact NUTS (N <= 8); `SBCResult.fallback` records which. `False` ranks the
+      failed correction's draws as they are (`SBCResult.corrected` counts them).
     - `checkpoint`: a JSON file that holds every finished data set, written atomically
       as they come; a rerun of the same calibration with the same file continues where
       it stopped (a different calibration is refused).
@@ -121,7 +126,7 @@ def calibrate(
     correct = approximate if correct is None else bool(correct) and approximate
     job = _Job(
         grid, priors, solver, model_error, sampler, rank_draws, observe_iz1, seed, start,
-        correct,
+        correct, bool(fallback) and correct,
     )  # fmt: skip
     t0 = time.perf_counter()
     store = Checkpoint(checkpoint, job.fingerprint()) if checkpoint is not None else None
@@ -175,6 +180,7 @@ def calibrate(
         sds=stack("sd"),
         pareto_k=stack("pareto_k") if correct else None,
         corrected=stack("corrected").astype(bool) if correct else None,
+        fallback=stack("fallback").astype(str) if job.fallback else None,
         provenance=provenance()
         | {
             "seconds": time.perf_counter() - t0,
@@ -198,6 +204,7 @@ class _Job:
     seed: int
     start: str
     correct: bool = False
+    fallback: bool = False
 
     def fingerprint(self) -> dict:
         """What makes two calibrations the same (for resuming from a checkpoint)."""
@@ -222,6 +229,7 @@ class _Job:
             "seed": self.seed,
             "start": self.start,
             "correct": self.correct,
+            "fallback": self.fallback,
         }
 
 
@@ -238,14 +246,10 @@ def _names(priors: Priors) -> list[str]:
 
 def _run_task(job: _Job, ks: list[int], done=None) -> list[tuple[int, dict]]:
     """Calibrate data sets `ks` with the calibration's compiled sampler."""
-    from ._chains import chain_starts
-    from ._correct import correct as correct_draws
-    from ._correct import resample
     from ._descent import Space, loss_hz
     from ._fit import fit
     from ._local import local_model
     from ._modes import laplace_modes
-    from ._sampler import prepare
 
     priors, chains, draws = job.priors, job.sampler.chains, job.sampler.draws
     local = isinstance(job.solver, str)
@@ -287,40 +291,40 @@ def _run_task(job: _Job, ks: list[int], done=None) -> list[tuple[int, dict]]:
                 plan, consts = space.plan(data, 1, ()), space.consts(data)
                 loss = np.array([float(loss_hz(plan, consts, fit_solver, None, x[0]))])
                 mode = laplace_modes(data, space, fit_solver, x, loss)[0]
+            arrays = tuple(
+                None if a is None else jnp.asarray(a) for a in (data.mx, data.my, data.iz1)
+            )
+
             run_solver, run_priors = job.solver, priors
             if local:
                 run_solver, run_priors = local_model(
                     mode, priors, job.grid, seed=k, progress_bar=False
                 )
-            arrays = tuple(
-                None if a is None else jnp.asarray(a) for a in (data.mx, data.my, data.iz1)
-            )
-            compiled, args = prepare(  # compiled once per structure and process
-                job.grid,
-                run_priors,
-                run_solver,
-                arrays,
-                marginal_sigma=False,
-                model_error=model_error,
-                chains=chains,
-                warmup=job.sampler.warmup,
-                draws=draws,
-                chain_method="vectorized",
-                target_accept=job.sampler.target_accept,
-            )
-            z0, inverse_mass = chain_starts(run_priors, mode, chains, False, rng)
-            samples, _ = compiled.run(
-                jax.random.PRNGKey(int(rng.integers(2**31))), args, z0, inverse_mass
-            )
+            # The same data, start and noise for every posterior of this data set.
+            ctx = (job, data, arrays, mode, model_error, rng)
+            samples = _posterior(ctx, run_solver, run_priors)
             extra = {}
             if job.correct:
-                c = correct_draws(
-                    data, run_priors, samples, run_solver, ExactSolver(), marginal=False,
-                    model_error=model_error, rng=rng,
-                    min_ess=min(100.0, 0.25 * chains * draws),
-                )  # fmt: skip
-                samples = resample(samples, c, False, 0, rng)
+                samples, c = _corrected(ctx, samples, run_solver, run_priors)
                 extra = {"pareto_k": c.pareto_k, "corrected": c.ok}
+                if job.fallback:
+                    extra["fallback"] = ""
+                    if not c.ok:  # as sample_posterior: around the exact fit's mode,
+                        exact_mode = fit(data, priors, n_starts=8, seed=k).modes[0]
+                        ctx = (job, data, arrays, exact_mode, model_error, rng)
+                    if not c.ok and not local:  # a problem-local surrogate,
+                        loc_solver, loc_priors = local_model(
+                            exact_mode, priors, job.grid, seed=k, progress_bar=False
+                        )
+                        retry = _posterior(ctx, loc_solver, loc_priors)
+                        retry, c = _corrected(ctx, retry, loc_solver, loc_priors)
+                        if c.ok:
+                            samples, extra["fallback"] = retry, "local"
+                    if not extra["fallback"] and not c.ok:
+                        if priors.n_spins <= 8:  # then exact NUTS, where it takes minutes
+                            samples, extra["fallback"] = _posterior(ctx, None, priors), "exact"
+                        else:
+                            extra["fallback"] = "none"
             cols = []
             if free_offsets:
                 cols.append(np.asarray(samples["offsets_hz"]).reshape(-1, priors.n_spins))
@@ -331,3 +335,41 @@ def _run_task(job: _Job, ks: list[int], done=None) -> list[tuple[int, dict]]:
             if done is not None:
                 done()
     return out
+
+
+def _posterior(ctx, run_solver, run_priors):
+    """NUTS draws of one data set's posterior under `run_solver` and `run_priors`."""
+    from ._chains import chain_starts
+    from ._sampler import prepare
+
+    job, _, arrays, mode, model_error, rng = ctx
+    compiled, args = prepare(  # compiled once per structure and process
+        job.grid,
+        run_priors,
+        run_solver,
+        arrays,
+        marginal_sigma=False,
+        model_error=model_error,
+        chains=job.sampler.chains,
+        warmup=job.sampler.warmup,
+        draws=job.sampler.draws,
+        chain_method="vectorized",
+        target_accept=job.sampler.target_accept,
+    )
+    z0, inverse_mass = chain_starts(run_priors, mode, job.sampler.chains, False, rng)
+    key = jax.random.PRNGKey(int(rng.integers(2**31)))
+    return compiled.run(key, args, z0, inverse_mass)[0]
+
+
+def _corrected(ctx, samples, run_solver, run_priors):
+    """The draws corrected to the exact posterior (resampled), and the correction."""
+    from ._correct import correct as correct_draws
+    from ._correct import resample
+
+    job, data, _, _, model_error, rng = ctx
+    c = correct_draws(
+        data, run_priors, samples, run_solver, ExactSolver(), marginal=False,
+        model_error=model_error, rng=rng,
+        min_ess=min(100.0, 0.25 * job.sampler.chains * job.sampler.draws),
+    )  # fmt: skip
+    return resample(samples, c, False, 0, rng), c

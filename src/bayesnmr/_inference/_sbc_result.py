@@ -21,7 +21,10 @@ class SBCResult:
     posterior interval), `p_values` (a chi-square test of uniform ranks in `bins` bins,
     per parameter), `sds` (`(datasets, parameters)`: posterior standard deviations),
     and for a surrogate's posterior corrected to the exact one, `pareto_k` and
-    `corrected` (`(datasets,)`: the correction's k-hat, and whether it succeeded).
+    `corrected` (`(datasets,)`: the first correction's k-hat, and whether it succeeded)
+    and `fallback` (`(datasets,)`: `""` where it did, else what sampled the posterior
+    that was ranked instead: `"local"` (a problem-local surrogate, corrected),
+    `"exact"` (exact NUTS), or `"none"` (nothing left: the failed draws were ranked)).
     `provenance`: where and when it ran (date, commit, machine, versions), its settings,
     `seconds` (the wall time of the call that finished it) and `resumed` (data sets
     taken from a checkpoint); None in files written before it existed.
@@ -39,6 +42,7 @@ class SBCResult:
     pareto_k: np.ndarray | None = None
     corrected: np.ndarray | None = None
     provenance: dict | None = None
+    fallback: np.ndarray | None = None
 
     @property
     def coverage(self) -> dict:
@@ -110,6 +114,7 @@ class SBCResult:
             "covered90": self.covered90.tolist(),
             "pareto_k": None if self.pareto_k is None else self.pareto_k.tolist(),
             "corrected": None if self.corrected is None else self.corrected.tolist(),
+            "fallback": None if self.fallback is None else self.fallback.tolist(),
             "provenance": self.provenance,
         }
 
@@ -130,9 +135,12 @@ class SBCResult:
             khat = None if d.get("pareto_k") is None else np.array(d["pareto_k"], float)
             ok = None if d.get("corrected") is None else np.array(d["corrected"], bool)
             made = d.get("provenance")
+            fallback = None if d.get("fallback") is None else np.array(d["fallback"], str)
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"Cannot read {str(path)!r} as an SBC result: {err}") from None
-        return cls(names, ranks, rank_draws, truths, means, c50, c90, bins, sds, khat, ok, made)
+        return cls(
+            names, ranks, rank_draws, truths, means, c50, c90, bins, sds, khat, ok, made, fallback
+        )
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the result as JSON, atomically."""
