@@ -726,6 +726,28 @@ def _ring_rows() -> list[str]:
 FIGURES += [("docs/spin-systems.md", lambda i=i: _ring_rows()[i]) for i in range(7)]
 
 
+def _network_rows() -> list[str]:
+    rows = _json("network.json")["rows"]
+    lines = {r["n"]: r for r in rows if r["method"] == "lines"}
+    out = []
+    for e in (r for r in rows if r["method"] == "exact"):
+        n, ln = e["n"], lines.get(e["n"])
+        tail = (
+            f"{1e3 * ln['line_list_seconds']:.1f} ms | {1e3 * ln['nmrsim_seconds']:,.1f} ms | "
+            f"{ln['speedup']:.0f}×"
+            if ln
+            else "— | — | —"
+        )
+        out.append(
+            f"| {n} | {e['pairs']} | {1e3 * e['network_seconds']:.1f} ms | "
+            f"{1e3 * e['chain_seconds']:.1f} ms | {e['ratio']:.2f} | {tail} |"
+        )
+    return out
+
+
+FIGURES += [("docs/spin-systems.md", lambda i=i: _network_rows()[i]) for i in range(9)]
+
+
 @pytest.mark.parametrize(
     "doc, render", FIGURES, ids=[f"{d}:{i}" for i, (d, _) in enumerate(FIGURES)]
 )
