@@ -131,3 +131,14 @@ def test_ring_uncertainty(tmp_path):
     assert rows[(0.6, 0.02)] < rows[(0.15, 0.02)]
     saved = json.loads((tmp_path / "ring_uncertainty.json").read_text())
     assert saved["provenance"]["commit"] and (tmp_path / "ring_uncertainty.png").is_file()
+
+
+def test_ring_posterior(tmp_path, allow_rank_promotion):
+    ex = _load("ring_posterior")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=bn.ConvergenceWarning)  # tiny chains
+        result = ex.main(ex.parse_args(["--quick", "--out", str(tmp_path)]))
+    rows = {r["name"]: r for r in result["rows"]}
+    assert len(rows) == 10  # four shifts, six couplings: none tied
+    assert all(abs(r["truth_in_sds"]) < 5 for r in rows.values())
+    assert (tmp_path / "ring_posterior.json").is_file()
