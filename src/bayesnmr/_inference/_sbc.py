@@ -144,9 +144,8 @@ def calibrate(
         unit="data set",
     ) as bar:  # fmt: skip
         if scheduler is None:
-            for ks in tasks:
-                for k, rec in _run_task(job, ks, bar.update):
-                    keep(k, rec)
+            for ks in tasks:  # each data set kept (and checkpointed) as it finishes
+                _run_task(job, ks, lambda k, rec: (keep(k, rec), bar.update()))
         else:
             from .._parallel import dask_client, with_precision
 
@@ -245,7 +244,8 @@ def _names(priors: Priors) -> list[str]:
 
 
 def _run_task(job: _Job, ks: list[int], done=None) -> list[tuple[int, dict]]:
-    """Calibrate data sets `ks` with the calibration's compiled sampler."""
+    """Calibrate data sets `ks` with the calibration's compiled sampler; `done(k, record)`
+    is called as each one finishes."""
     from ._descent import Space, loss_hz
     from ._fit import fit
     from ._local import local_model
@@ -333,7 +333,7 @@ def _run_task(job: _Job, ks: list[int], done=None) -> list[tuple[int, dict]]:
             post = np.concatenate(cols, axis=1)
             out.append((k, rank_record(post, truth, keep) | extra))
             if done is not None:
-                done()
+                done(*out[-1])
     return out
 
 
