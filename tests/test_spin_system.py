@@ -365,3 +365,18 @@ def test_fit_and_sample_a_network_from_its_file(tmp_path, capsys, allow_rank_pro
         "range_hz = [30.0, 50.0]", "").replace("range_hz = [4.0, 14.0]", ""))  # fmt: skip
     with pytest.raises(ValueError, match="Nothing to fit"):
         bn.fit(data, bn.load_spin_system(path))
+
+
+def test_simulate_batch_of_networks(rng):
+    systems = [random_network(rng, 4) for _ in range(3)]
+    offsets = np.stack([o for o, _ in systems])
+    js = np.stack([j for _, j in systems])
+    grid = bn.TimeGrid(60, 1e-3)
+    batch = bn.simulate_batch(offsets, js, grid, iz_spin=2, t2_s=0.2)
+    for i, (o, j) in enumerate(systems):
+        one = bn.simulate(bn.SpinSystem(o, j, 0.2, iz_spin=2), grid)
+        for key in ("mx", "my", "iz1"):
+            np.testing.assert_allclose(getattr(batch, key)[i], getattr(one, key), atol=1e-12)
+    js[1, 0, 1] += 1.0
+    with pytest.raises(ValueError, match=r"rows \[1\]"):
+        bn.simulate_batch(offsets, js, grid)

@@ -91,14 +91,17 @@ def simulate_batch(
     *,
     t2_s=None,
     chunk: int | None = None,
+    iz_spin: int = 1,
 ) -> Traces:
-    r"""Simulate many chains of the same length at once.
+    r"""Simulate many chains (or networks) of the same length at once.
 
     **Arguments:**
 
     - `offsets_hz`: the offsets of every chain in Hz, shape `(B, N)`.
     - `j_hz`: the couplings in Hz: a scalar (every chain, every bond), shape `(B,)` (one
-      $J$ per chain) or `(B, N - 1)` (per bond).
+      $J$ per chain), `(B, N - 1)` (per bond), or `(B, N, N)`: a coupling matrix per
+      system, simulated as `SpinSystem`s (any network of couplings, `iz1` following spin
+      `iz_spin`).
     - `grid`, `solver`: as for `simulate` (default `ExactSolver()`).
     - `t2_s`: one $T_2$ in seconds for every chain, or `None`.
     - `chunk`: chains per vectorised step. The batch runs as `jax.lax.map` over chunks,
@@ -132,12 +135,14 @@ def simulate_batch(
     j = jnp.asarray(j_hz, dtype=offsets.dtype)
     if j.ndim == 0:
         j = jnp.broadcast_to(j, (b,))
-    if j.shape not in ((b,), (b, n - 1)):
+    if j.shape not in ((b,), (b, n - 1), (b, n, n)):
         raise ValueError(
-            f"Argument `j_hz` must be a scalar, shape ({b},) (one J per chain) or "
-            f"({b}, {n - 1}) (one per bond), matching `offsets_hz` of shape ({b}, {n}), "
-            f"but has shape {tuple(j.shape)}."
+            f"Argument `j_hz` must be a scalar, shape ({b},) (one J per chain), "
+            f"({b}, {n - 1}) (one per bond) or ({b}, {n}, {n}) (a coupling matrix per "
+            f"system), matching `offsets_hz` of shape ({b}, {n}), but has shape "
+            f"{tuple(j.shape)}."
         )
+    network = j.ndim == 3
     if chunk is None:
         chunk = 16 if jax.default_backend() == "cpu" else b
     if isinstance(chunk, bool) or not isinstance(chunk, int | np.integer) or chunk < 1:
@@ -146,12 +151,31 @@ def simulate_batch(
     warn_if_aliased(offsets, grid)
     # The checks of `simulate`: on every chain where the solver's check reads the values
     # (a surrogate's domain), else (limits on N and the grid) on the first.
-    first = SpinChain(offsets[0], j[0], t2_s)
+    make = _system_maker(network, iz_spin)
+    first = make(offsets[0], j[0], t2_s)
     solver.check(first, grid)
+    if network and is_concrete(j):  # every matrix symmetric with a zero diagonal
+        a = np.asarray(j)
+        bad = np.flatnonzero(
+            np.any(np.diagonal(a, axis1=1, axis2=2) != 0, axis=1)
+            | ~np.all(np.isclose(a, np.swapaxes(a, 1, 2), rtol=1e-12, atol=0.0), axis=(1, 2))
+        )
+        if bad.size:
+            raise ValueError(
+                f"Argument `j_hz`: the coupling matrices of rows {bad[:10].tolist()} are not "
+                "symmetric with a zero diagonal; give each coupling in both places and 0 on "
+                "the diagonal."
+            )
     if solver.check_values:
         for i in range(1, b):
-            solver.check(SpinChain(offsets[i], j[i], t2_s), grid)
-    return _batch(solver, offsets, j, first.t2_s, grid, min(int(chunk), b))
+            solver.check(make(offsets[i], j[i], t2_s), grid)
+    return _batch(solver, offsets, j, first.t2_s, grid, min(int(chunk), b), network, iz_spin)
+
+
+def _system_maker(network: bool, iz_spin: int):
+    if network:
+        return lambda nu, j, t2: SpinSystem(nu, j, t2, iz_spin=iz_spin)
+    return SpinChain
 
 
 def warn_if_aliased(offsets_hz, grid: TimeGrid) -> None:
@@ -182,9 +206,11 @@ def _check_rows_finite(offsets, j) -> None:
 
 
 @eqx.filter_jit
-def _batch(solver, offsets, j, t2_s, grid, chunk):
+def _batch(solver, offsets, j, t2_s, grid, chunk, network=False, iz_spin=1):
+    make = _system_maker(network, iz_spin)
+
     def one(args):
-        chain = SpinChain(*args, t2_s)
+        chain = make(*args, t2_s)
         return _with_decay(solver.prepare(chain, grid).observables(chain, grid), chain)
 
     return jax.lax.map(one, (offsets, j), batch_size=chunk)
