@@ -96,18 +96,20 @@ def check_network_data(data: Dataset, space: NetworkSpace, solver) -> None:
         solver.check(s, data.grid)
 
 
-def _residual_fn(data: Dataset, space: NetworkSpace, solver, tau=None):
+def _misfit_fn(data: Dataset, space: NetworkSpace, solver):
+    """`misfit(x, w)`: half the sum of squared residuals weighted by `w(t)` (ones for the
+    data, $e^{-t/\tau}$ for a broadened stage); the weights are an argument, so one
+    compilation serves every stage."""
     obs = [jnp.asarray(data.mx), jnp.asarray(data.my)]
     if data.iz1 is not None:
         obs.append(jnp.asarray(data.iz1))
-    w = 1.0 if tau is None else jnp.exp(-jnp.asarray(data.grid.times) / tau)
 
-    def loss(x):
+    def misfit(x, w):
         tr = simulate(space.system(x), data.grid, solver)
         sims = [tr.mx, tr.my] + ([tr.iz1] if data.iz1 is not None else [])
         return 0.5 * sum(jnp.sum((w * (a - b)) ** 2) for a, b in zip(sims, obs, strict=True))
 
-    return loss
+    return misfit
 
 
 def fit_network(data, spec, *, solver=None, init=None, n_starts=None, steps=25,
@@ -138,8 +140,8 @@ def fit_network(data, spec, *, solver=None, init=None, n_starts=None, steps=25,
     def to_hz(u):
         return lo + (hi - lo) * jax.nn.sigmoid(u)
 
-    def descend(u, loss):
-        f = lambda v: loss(to_hz(v))  # noqa: E731
+    def descend(u, w, misfit):
+        f = lambda v: misfit(to_hz(v), w)  # noqa: E731
         opt = optax.lbfgs()
         value_and_grad = optax.value_and_grad_from_state(f)
 
@@ -152,11 +154,17 @@ def fit_network(data, spec, *, solver=None, init=None, n_starts=None, steps=25,
         return jax.lax.scan(step, (u, opt.init(u)), length=steps)[0][0]
 
     t0 = time.perf_counter()
-    plain = _residual_fn(data, space, solver)
+    misfit = _misfit_fn(data, space, solver)
+    times = jnp.asarray(data.grid.times)
+    ones = jnp.ones_like(times)
+    stages = jax.jit(jax.vmap(lambda u, w: descend(u, w, misfit), in_axes=(0, None)))
     for tau in (*broadening, None):
-        loss = plain if tau is None else _residual_fn(data, space, solver, tau)
-        u0 = jax.jit(jax.vmap(lambda u, loss=loss: descend(u, loss)))(u0)
+        u0 = stages(u0, ones if tau is None else jnp.exp(-times / tau))
     xs = jax.vmap(to_hz)(u0)
+
+    def plain(x):
+        return misfit(x, ones)
+
     losses = np.asarray(jax.jit(jax.vmap(plain))(xs))
     best = int(np.argmin(losses))
     x = np.asarray(xs[best])
