@@ -9,6 +9,8 @@ import functools
 
 import numpy as np
 
+from ._system import chain_pairs
+
 _IZ = np.array([[0.5, 0.0], [0.0, -0.5]])
 _IP = np.array([[0.0, 1.0], [0.0, 0.0]])  # |up><down|
 
@@ -39,7 +41,7 @@ def hamiltonian_terms(n_spins: int, pairs=None) -> tuple[np.ndarray, np.ndarray]
     iz, ip = spin_operators(n_spins)
     im = np.transpose(ip, (0, 2, 1))
     if pairs is None:
-        pairs = tuple((b, b + 1) for b in range(n_spins - 1))
+        pairs = chain_pairs(n_spins)
     bonds = [iz[i] @ iz[j] + 0.5 * (ip[i] @ im[j] + im[i] @ ip[j]) for i, j in pairs]
     dim = 2**n_spins
     return iz, np.stack(bonds) if bonds else np.zeros((0, dim, dim))

@@ -11,6 +11,8 @@ import functools
 import jax.numpy as jnp
 import numpy as np
 
+from ._system import chain_pairs
+
 
 class Sector:
     """Index tables for one sector of fixed $F_z$ (plain NumPy, built once per $N$).
@@ -28,7 +30,7 @@ class Sector:
     def __init__(self, n_spins: int, k: int, pairs: tuple[tuple[int, int], ...] | None = None):
         self.n_spins = n_spins
         self.k = k
-        self.pairs = _chain_bonds(n_spins) if pairs is None else pairs
+        self.pairs = chain_pairs(n_spins) if pairs is None else pairs
         states = np.array(
             [s for s in range(2**n_spins) if s.bit_count() == k], dtype=np.int64
         ).reshape(-1)
@@ -60,14 +62,10 @@ class Sector:
         return np.array([self._index[int(s)] for s in states], dtype=np.int64)
 
 
-def _chain_bonds(n_spins: int) -> tuple[tuple[int, int], ...]:
-    return tuple((i, i + 1) for i in range(n_spins - 1))
-
-
 def sectors(n_spins: int, pairs: tuple[tuple[int, int], ...] | None = None) -> tuple[Sector, ...]:
     """The $N + 1$ sectors of $N$ spins coupled on `pairs` (default: a chain's bonds), by
     number of spins down. Only the coupling tables depend on `pairs`."""
-    return _sectors(n_spins, _chain_bonds(n_spins) if pairs is None else tuple(pairs))
+    return _sectors(n_spins, chain_pairs(n_spins) if pairs is None else tuple(pairs))
 
 
 @functools.cache
