@@ -380,3 +380,51 @@ def test_simulate_batch_of_networks(rng):
     js[1, 0, 1] += 1.0
     with pytest.raises(ValueError, match=r"rows \[1\]"):
         bn.simulate_batch(offsets, js, grid)
+
+
+AB = """
+[spins.A]
+offset_hz = -20.0
+range_hz = [-30.0, -10.0]
+
+[spins.B]
+offset_hz = 20.0
+range_hz = [10.0, 30.0]
+
+[spins.C]
+offset_hz = 60.0
+
+[[coupling]]
+spins = ["A", "B"]
+j_hz = 8.0
+range_hz = [2.0, 15.0]
+
+[[coupling]]
+spins = ["A", "C"]
+j_hz = 3.0
+"""
+
+
+def test_calibrate_a_network_and_resume(tmp_path, allow_rank_promotion):
+    path = tmp_path / "ab.toml"
+    path.write_text(AB)
+    spec = bn.load_spin_system(path)
+    grid = bn.TimeGrid(60, 2e-3)
+    kw = dict(sigma=0.05, sampler=bn.NUTS(chains=1, warmup=60, draws=60), rank_draws=30)
+    res = bn.calibrate(grid, spec, n_datasets=3, checkpoint=tmp_path / "ck.json", **kw)
+    assert res.names == ["offsets_hz[A]", "offsets_hz[B]", "j_hz[A-B]"]
+    assert res.ranks.shape == (3, 3) and np.all((res.ranks >= 0) & (res.ranks <= 30))
+    lo, hi = np.array([-30.0, 10.0, 2.0]), np.array([-10.0, 30.0, 15.0])
+    assert np.all((res.truths > lo) & (res.truths < hi))
+    assert np.all(np.abs(res.means - res.truths) < 5 * res.sds)  # posteriors around the truth
+    again = bn.calibrate(grid, spec, n_datasets=3, checkpoint=tmp_path / "ck.json", **kw)
+    np.testing.assert_array_equal(again.ranks, res.ranks)
+    assert again.provenance["resumed"] == 3
+    with pytest.raises(ValueError, match="known noise"):
+        bn.calibrate(grid, spec, n_datasets=1, sampler=kw["sampler"], rank_draws=30)
+    from bayesnmr._cli import main
+
+    argv = ["sbc", "--system", str(path), "--sigma", "0.05", "--n", "60", "--dt", "0.002"]
+    argv += ["--warmup", "60", "--draws", "60", "--datasets", "2", "--out", str(tmp_path / "c")]
+    assert main(argv) == 0
+    assert bn.SBCResult.load(tmp_path / "c" / "sbc.json").names == res.names

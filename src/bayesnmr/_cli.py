@@ -178,6 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sbc.add_argument("--no-correct", action="store_true", help="keep a surrogate's own posterior")
     sbc.add_argument(
+        "--system",
+        default="",
+        help="calibrate a spin-system TOML file's network (its boxes; --sigma the known noise)",
+    )
+    sbc.add_argument(
         "--no-fallback",
         action="store_true",
         help="rank a failed correction's draws, instead of sampling that data set again "

@@ -14,6 +14,7 @@ from .._physics._exact import ExactSolver
 from .._physics._grid import TimeGrid
 from .._physics._solver import AbstractSolver
 from .._physics._system import SpinChain
+from .._physics._system_file import SystemSpec
 from ._data import synthesize
 from ._model import Priors, check_model_error
 from ._sampler import NUTS, check_sampler
@@ -39,6 +40,7 @@ def calibrate(
     correct: bool | None = None,
     fallback: bool = True,
     checkpoint: str | os.PathLike | None = None,
+    sigma: float | None = None,
 ) -> SBCResult:
     """Simulation-based calibration of the NUTS posterior (Talts et al. 2018).
 
@@ -68,6 +70,10 @@ def calibrate(
       surrogate (corrected; when the solver was not already one), and if that fails too,
       with exact NUTS (N <= 8); `SBCResult.fallback` records which. `False` ranks the
       failed correction's draws as they are (`SBCResult.corrected` counts them).
+    - `priors` may also be a `SystemSpec` (from `bn.load_spin_system`): any network of
+      couplings, its free shifts and couplings drawn from their boxes; give the known
+      noise as `sigma`. The chains start at the true values (there is no global search
+      for networks), in one process (no `scheduler`), with the exact solver.
     - `checkpoint`: a JSON file that holds every finished data set, written atomically
       as they come; a rerun of the same calibration with the same file continues where
       it stopped (a different calibration is refused).
@@ -92,6 +98,24 @@ def calibrate(
 
     **Returns:** an `SBCResult` (coverage, p-values, `plot()`, `save()`, `compare()`).
     """
+    if isinstance(priors, SystemSpec):
+        from ._network import calibrate_network
+
+        if solver is not None or model_error is not None or scheduler is not None:
+            raise ValueError(
+                "calibrate: a network of couplings is calibrated with the exact solver, in "
+                "this process: leave `solver`, `model_error` and `scheduler` at None."
+            )
+        sampler = check_sampler(sampler)
+        if not (isinstance(rank_draws, int) and 1 <= rank_draws <= sampler.chains * sampler.draws):
+            raise ValueError(
+                f"Argument `rank_draws` must be between 1 and chains * draws, got {rank_draws!r}."
+            )
+        return calibrate_network(
+            grid, priors, sigma=sigma, sampler=sampler, n_datasets=n_datasets,
+            rank_draws=rank_draws, bins=bins, observe_iz1=observe_iz1, seed=seed,
+            progress_bar=progress_bar, checkpoint=checkpoint,
+        )  # fmt: skip
     if "sigma" not in priors.fixed:
         raise ValueError(
             "calibrate: fix the noise, e.g. `Priors(..., fixed={'sigma': 0.05})`: data sets "
