@@ -6,6 +6,7 @@ a `SystemSpec` (from `bn.load_spin_system`); the chain's machinery (the global s
 modes, surrogates) stays with `Priors`.
 """
 
+import dataclasses
 import time
 
 import jax
@@ -213,7 +214,7 @@ def network_model(space: NetworkSpace, grid, solver, sigma, mx, my, iz1=None):
         numpyro.factor("likelihood", -0.5 * rss / sigma**2)
 
 
-def _network_mcmc(space, grid, solver, sigma, sampler, progress_bar, jit_args=False):
+def _network_mcmc(space, grid, solver, sigma, sampler, progress_bar):
     """NumPyro's NUTS on `network_model` (dense mass matrix)."""
     import functools
 
@@ -229,7 +230,6 @@ def _network_mcmc(space, grid, solver, sigma, sampler, progress_bar, jit_args=Fa
         num_chains=sampler.chains,
         chain_method=sampler.resolved_chain_method(),
         progress_bar=progress_bar,
-        jit_model_args=jit_args,
     )
 
 
@@ -378,7 +378,7 @@ def calibrate_network(grid, spec, *, sigma, sampler, n_datasets, rank_draws, bin
     store = Checkpoint(checkpoint, fingerprint) if checkpoint is not None else None
     records = {} if store is None else store.load()
     todo = [k for k in range(n_datasets) if k not in records]
-    mcmc = _network_mcmc(space, grid, None, float(sigma), sampler, False, jit_args=True)
+    run, laplace = _network_sbc_sampler(space, grid, float(sigma), sampler, observe_iz1)
     eps = 1e-6 * (space.hi - space.lo)
     with (
         jax.numpy_rank_promotion("allow"),
@@ -392,17 +392,14 @@ def calibrate_network(grid, spec, *, sigma, sampler, n_datasets, rank_draws, bin
                 space.system(jnp.asarray(truth)), grid, float(sigma),
                 seed=int(rng.integers(2**31)), observe_iz1=observe_iz1,
             )  # fmt: skip
-            jitter = 1e-3 * (space.hi - space.lo) * rng.normal(size=(chains, truth.size))
-            starts = np.clip(truth + jitter, space.lo + eps, space.hi - eps)
-            mcmc.run(
-                jax.random.PRNGKey(int(rng.integers(2**31))),
-                *_observed(data),
-                init_params=_init_params(space, starts),
+            x = np.clip(truth, space.lo + eps, space.hi - eps)
+            z0, inverse_mass = laplace(x, chains, rng)
+            samples, _ = run.run(
+                jax.random.PRNGKey(int(rng.integers(2**31))), _observed(data), z0, inverse_mass
             )
-            s = mcmc.get_samples(group_by_chain=False)
             post = np.concatenate(
-                [np.asarray(s[n]).reshape(chains * draws, -1) for n in ("offsets_hz", "j_hz")
-                 if n in s], axis=1,
+                [np.asarray(samples[n]).reshape(chains * draws, -1) for n in ("offsets_hz", "j_hz")
+                 if n in samples], axis=1,
             )  # fmt: skip
             records[k] = rank_record(post, truth, keep)
             if store is not None:
@@ -430,3 +427,69 @@ def calibrate_network(grid, spec, *, sigma, sampler, n_datasets, rank_draws, bin
             "settings": fingerprint | {"n_datasets": n_datasets},
         },
     )
+
+
+def _network_sbc_sampler(space, grid, sigma, sampler, observe_iz1):
+    """The compiled NUTS of a network's posterior at a known `sigma` (one compilation for
+    every data set: the observations are its arguments), and `laplace(x, chains, rng)`:
+    chain starts around `x` and the inverse mass matrix from the Fisher information
+    there (sigma^2 (A^T A)^-1, A the exact Jacobian of the traces, compiled once), both
+    in NUTS's unconstrained coordinates (sites in sorted order: j_hz, then offsets_hz)."""
+    from ._sampler import sampler_for
+
+    def model(mx, my, iz1=None):
+        network_model(space, grid, None, sigma, mx, my, iz1)
+
+    key = _NetworkKey(
+        tuple(space.names), tuple(space.lo), tuple(space.hi), tuple(space.base_offsets),
+        tuple(map(tuple, space.fixed_j)), space.spec.system.iz_spin, grid, sigma, observe_iz1,
+        sampler.chains, sampler.warmup, sampler.draws, "vectorized",
+        float(sampler.target_accept),
+    )  # fmt: skip
+    example = (jnp.zeros(grid.n), jnp.zeros(grid.n)) + ((jnp.zeros(grid.n),) if observe_iz1 else ())
+    run = sampler_for(key, None, example, model=model)
+
+    def traces(x):
+        tr = simulate(space.system(x), grid)
+        return jnp.concatenate([tr.mx, tr.my] + ([tr.iz1] if observe_iz1 else []))
+
+    jacobian = jax.jit(jax.jacfwd(traces))
+    k = space.n_offsets
+    perm = np.r_[np.arange(k, space.lo.size), np.arange(k)]  # sorted sites: j_hz first
+
+    def laplace(x, chains, rng):
+        a = np.asarray(jacobian(jnp.asarray(x)))
+        cov = sigma**2 * np.linalg.pinv(a.T @ a)
+        d = (space.hi - space.lo) / ((x - space.lo) * (space.hi - x))  # dz/dx of the logit
+        cov_z = (cov * np.outer(d, d))[np.ix_(perm, perm)]
+        centre = _init_params(space, x[None])
+        flat = np.concatenate([np.atleast_1d(np.asarray(centre[n])) for n in sorted(centre)])
+        starts = flat[None] + rng.multivariate_normal(np.zeros(flat.size), cov_z, size=chains)
+        z0, i = {}, 0
+        for n in sorted(centre):
+            size = np.atleast_1d(np.asarray(centre[n])).size
+            z0[n] = jnp.asarray(starts[:, i : i + size])
+            i += size
+        return z0, jnp.asarray(cov_z)
+
+    return run, laplace
+
+
+@dataclasses.dataclass(frozen=True)
+class _NetworkKey:
+    """What a network's compiled sampler depends on (the cache's key)."""
+
+    names: tuple
+    lo: tuple
+    hi: tuple
+    base_offsets: tuple
+    fixed_j: tuple
+    iz_spin: int
+    grid: object
+    sigma: float
+    observe_iz1: bool
+    chains: int
+    warmup: int
+    draws: int
+    chain_method: str
+    target_accept: float

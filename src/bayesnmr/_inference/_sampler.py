@@ -126,10 +126,13 @@ class Structure:
 class Sampler:
     """The jitted pieces of one structure's NUTS: start, advance a segment, constrain."""
 
-    def __init__(self, s: Structure, solver_static, example: tuple):
+    def __init__(self, s: Structure, solver_static, example: tuple, model=None):
+        """`model`: any NumPyro model of the arguments `example` (the chain's by
+        default); `s` needs the chain settings (`chains`, `warmup`, `draws`,
+        `chain_method`, `target_accept`) and is the cache's key."""
         self.s = s
 
-        def model(mx, my, iz1, boxes, solver_arrays, model_error):
+        def chain(mx, my, iz1, boxes, solver_arrays, model_error):
             priors = _Boxes(**boxes, per_bond=s.per_bond)
             chain_model(
                 s.grid,
@@ -142,6 +145,8 @@ class Sampler:
                 marginal_sigma=s.marginal_sigma,
                 model_error=model_error,
             )
+
+        model = chain if model is None else model
 
         # What `numpyro.infer.util.initialize_model` does, without its search for valid
         # initial values (a compilation of the potential's gradient that we never use:
@@ -229,14 +234,15 @@ _CACHE: dict = {}
 _CACHE_SIZE = 8
 
 
-def sampler_for(s: Structure, solver_static, example: tuple) -> Sampler:
+def sampler_for(s, solver_static, example: tuple, model=None) -> Sampler:
     """The cached `Sampler` of structure `s` (built and compiled on first use, traced
     with the model arguments `example`: any of the structure's, with values the solver
-    accepts; a surrogate checks the values it sees outside `jit`)."""
+    accepts; a surrogate checks the values it sees outside `jit`). `model`: another
+    model than the chain's, with `s` a hashable key that says all it depends on."""
     if s not in _CACHE:
         if len(_CACHE) >= _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[s] = Sampler(s, solver_static, example)
+        _CACHE[s] = Sampler(s, solver_static, example, model)
     return _CACHE[s]
 
 
