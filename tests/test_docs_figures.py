@@ -847,6 +847,20 @@ FIGURES.append(("docs/calibration.md", _local_vs_exact))
 FIGURES += [("docs/spin-systems.md", lambda i=i: _ring_sbc()[i]) for i in range(10)]
 
 
+def _demo_rows() -> list[str]:
+    runs = _json("demo.json")["runs"]
+    stages = ["simulate", "recover_j", "global_fit", "nuts_exact", "surrogate_corrected"]
+    out = []
+    for name, key in (("cold (a fresh machine)", "cold"), ("warm (the second run)", "warm")):
+        r = runs[key]
+        st = " | ".join(f"{r['stage_seconds'][k]:.0f} s" for k in stages)
+        out.append(f"| {name} | **{r['seconds']:.1f} s** ({_verdict(r['seconds'] <= 60)}) | {st} |")
+    return out
+
+
+FIGURES += [("docs/benchmarks.md", lambda i=i: _demo_rows()[i]) for i in range(2)]
+
+
 @pytest.mark.parametrize(
     "doc, render", FIGURES, ids=[f"{d}:{i}" for i, (d, _) in enumerate(FIGURES)]
 )
