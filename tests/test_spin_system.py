@@ -428,3 +428,19 @@ def test_calibrate_a_network_and_resume(tmp_path, allow_rank_promotion):
     argv += ["--warmup", "60", "--draws", "60", "--datasets", "2", "--out", str(tmp_path / "c")]
     assert main(argv) == 0
     assert bn.SBCResult.load(tmp_path / "c" / "sbc.json").names == res.names
+
+
+def test_typicality_skips_uncoupled_pairs(rng):
+    offsets, j = random_network(rng, 6, density=0.4)
+    system = bn.SpinSystem(offsets, j)
+    grid = bn.TimeGrid(40, 1e-3)
+    solver = bn.TypicalitySolver(n_vectors=8, seed=1)
+    prepared = solver.prepare(system, grid)
+    coupled = [(a, b) for a, b in system.pairs if j[a, b] != 0]
+    assert list(prepared.pairs) == coupled and len(coupled) < 15
+    import dataclasses
+
+    every = dataclasses.replace(prepared, pairs=system.pairs)  # as it was: every pair
+    pruned, full = prepared.observables(system, grid), every.observables(system, grid)
+    _close(pruned, full, atol=1e-12)  # the zero couplings added nothing
+    _close(bn.simulate(system, grid, solver), pruned, atol=1e-12)

@@ -13,7 +13,7 @@ from .._checks import is_concrete
 from ._grid import TimeGrid
 from ._sectors import fid_norm, iz1_norm
 from ._solver import AbstractSolver
-from ._system import System
+from ._system import SpinSystem, System
 from ._traces import Traces
 
 
@@ -116,6 +116,10 @@ class TypicalitySolver(AbstractSolver):
       $\sum_i |\nu_i - \bar\nu| / 2 + 1.5 \sum |J|$). `None` computes it from the
       chain, which needs concrete (not traced) parameters; pass it to use the solver
       under `jax.jit` or `jax.vmap`.
+    - `pairs`: the coupled pairs to apply (leave it `None`): `simulate` sets it, for a
+      `SpinSystem` with concrete values, to the pairs whose coupling is not zero, so a
+      sparse network costs what its couplings cost. Traced values (under `jax.grad`,
+      say) keep every pair: a gradient by a zero coupling stays exact.
     """
 
     n_vectors: int | None = eqx.field(static=True)
@@ -123,6 +127,7 @@ class TypicalitySolver(AbstractSolver):
     spectral_radius_hz: float | None = eqx.field(static=True)
     check_values: ClassVar[bool] = False
     window: int = eqx.field(static=True)
+    pairs: tuple | None = eqx.field(static=True)
 
     def __init__(
         self,
@@ -130,6 +135,7 @@ class TypicalitySolver(AbstractSolver):
         seed: int = 0,
         spectral_radius_hz: float | None = None,
         window: int = 10,
+        pairs: tuple | None = None,
     ):
         if n_vectors is not None and (
             isinstance(n_vectors, bool) or not isinstance(n_vectors, int) or n_vectors < 1
@@ -155,14 +161,29 @@ class TypicalitySolver(AbstractSolver):
         self.seed = np.asarray(seed, dtype=np.uint32)
         self.spectral_radius_hz = None if spectral_radius_hz is None else float(spectral_radius_hz)
         self.window = window
+        if pairs is not None:
+            try:
+                pairs = tuple((int(i), int(k)) for i, k in pairs)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"Argument `pairs` must be None or pairs (i, j) of spins, got {pairs!r}."
+                ) from None
+        self.pairs = pairs
 
     def vectors_for(self, n_spins: int) -> int:
         return self.n_vectors or max(1, 2 ** max(0, 17 - n_spins))
 
     def prepare(self, chain: System, grid: TimeGrid) -> "TypicalitySolver":
-        if self.spectral_radius_hz is not None:
-            return self
-        if not (is_concrete(chain.offsets_hz) and is_concrete(chain.j_hz)):
+        concrete = is_concrete(chain.offsets_hz) and is_concrete(chain.j_hz)
+        out = self
+        if concrete and isinstance(chain, SpinSystem):  # skip the uncoupled pairs
+            j = np.asarray(chain.pair_j_hz)
+            out = dataclasses.replace(
+                out, pairs=tuple(p for p, x in zip(chain.pairs, j, strict=True) if x != 0)
+            )
+        if out.spectral_radius_hz is not None:
+            return out
+        if not concrete:
             raise ValueError(
                 "TypicalitySolver needs `spectral_radius_hz` when the chain's parameters "
                 "are traced (under jax.jit or jax.vmap); pass an upper bound on |E|/2pi in "
@@ -172,7 +193,7 @@ class TypicalitySolver(AbstractSolver):
         # one compilation, for about 10% more Chebyshev terms on average.
         bound = 1.02 * gershgorin_radius(chain) + 1e-6
         radius = 2.0 ** (np.ceil(4 * np.log2(bound)) / 4)
-        return dataclasses.replace(self, spectral_radius_hz=float(radius) / (2 * np.pi))
+        return dataclasses.replace(out, spectral_radius_hz=float(radius) / (2 * np.pi))
 
     def observables(self, chain: System, grid: TimeGrid) -> Traces:
         n = chain.n_spins
@@ -189,6 +210,9 @@ class TypicalitySolver(AbstractSolver):
         nu = chain.offsets_hz
         mean_nu = jnp.mean(nu)
         pairs, pair_j = chain.pairs, chain.pair_j_hz
+        if self.pairs is not None:  # the coupled pairs only (set by `prepare`)
+            index = np.array([pairs.index(p) for p in self.pairs], dtype=int)
+            pairs, pair_j = self.pairs, pair_j[index]
         diag = _diagonal(2 * jnp.pi * (nu - mean_nu), 2 * jnp.pi * pair_j, bits, pairs) / radius
         hop = [
             jnp.pi * pair_j[p] / radius * (bits[i] != bits[k]).astype(dtype)
