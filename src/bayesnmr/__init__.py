@@ -17,9 +17,9 @@ from ._inference._model import Priors as Priors
 from ._inference._model import chain_model as chain_model
 from ._inference._model_error import surrogate_error as surrogate_error
 from ._inference._modes import Mode as Mode
-from ._inference._nuts import load_posterior as load_posterior
 from ._inference._nuts import sample_posterior as sample_posterior
-from ._inference._nuts import save_posterior as save_posterior
+from ._inference._posterior_io import load_posterior as load_posterior
+from ._inference._posterior_io import save_posterior as save_posterior
 from ._inference._sampler import NUTS as NUTS
 from ._inference._sampler import use_cpu_cores as use_cpu_cores
 from ._inference._sbc import calibrate as calibrate

@@ -1,15 +1,12 @@
 """NUTS posteriors as ArviZ DataTrees: started at the global fit, one mode at a time."""
 
 import dataclasses
-import os
 import warnings
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._io import atomic_path
 from .._physics._exact import ExactSolver
 from .._physics._simulate import simulate_batch
 from .._physics._solver import AbstractSolver
@@ -128,7 +125,7 @@ def sample_posterior(
     """
     sampler = check_sampler(sampler)
     if isinstance(priors, SystemSpec):  # any network of couplings, from a file
-        from ._network import sample_network
+        from ._network_nuts import sample_network
 
         if isinstance(solver, str) or getattr(solver, "approximate", False):
             raise ValueError(
@@ -390,23 +387,3 @@ def _predictive(data, priors, solver, samples, predictive_draws, model_error, rn
         noisy = np.asarray(getattr(tr, name)) + sd * rng.normal(size=(len(keep), data.grid.n))
         out[name] = (("chain", "draw", "time"), noisy[None])
     return xr.Dataset(out, coords={"time": data.grid.times})
-
-
-def save_posterior(dt, path: str | os.PathLike) -> Path:
-    """Write a posterior DataTree to NetCDF, atomically."""
-    with atomic_path(path) as tmp:
-        dt.to_netcdf(tmp, engine="h5netcdf")
-    return Path(path)
-
-
-def load_posterior(path: str | os.PathLike):
-    """Read a posterior written by `save_posterior`, with a clear error if it cannot."""
-    import xarray as xr
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No posterior file at {str(path)!r}.")
-    try:
-        return xr.open_datatree(path, engine="h5netcdf").load()
-    except Exception as err:
-        raise ValueError(f"Cannot read {str(path)!r} as a posterior NetCDF: {err}") from None

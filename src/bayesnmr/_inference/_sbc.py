@@ -99,7 +99,7 @@ def calibrate(
     **Returns:** an `SBCResult` (coverage, p-values, `plot()`, `save()`, `compare()`).
     """
     if isinstance(priors, SystemSpec):
-        from ._network import calibrate_network
+        from ._network_sbc import calibrate_network
 
         if solver is not None or model_error is not None or scheduler is not None:
             raise ValueError(
@@ -186,30 +186,14 @@ def calibrate(
                         keep(k, rec)
                         bar.update()
                     fut.release()
+    made = provenance() | {
+        "seconds": time.perf_counter() - t0,
+        "resumed": n_datasets - len(todo),
+        "settings": job.fingerprint() | {"n_datasets": n_datasets, "batch": batch},
+    }
     rows = [records[k] for k in range(n_datasets)]
-
-    def stack(key):
-        return np.array([r[key] for r in rows])
-
-    return SBCResult(
-        names=_names(priors),
-        ranks=stack("rank"),
-        rank_draws=rank_draws,
-        truths=stack("truth"),
-        means=stack("mean"),
-        covered50=stack("c50"),
-        covered90=stack("c90"),
-        bins=bins,
-        sds=stack("sd"),
-        pareto_k=stack("pareto_k") if correct else None,
-        corrected=stack("corrected").astype(bool) if correct else None,
-        fallback=stack("fallback").astype(str) if job.fallback else None,
-        provenance=provenance()
-        | {
-            "seconds": time.perf_counter() - t0,
-            "resumed": n_datasets - len(todo),
-            "settings": job.fingerprint() | {"n_datasets": n_datasets, "batch": batch},
-        },
+    return SBCResult.from_records(
+        _names(priors), rows, rank_draws, bins, made, correct=correct, fallback=job.fallback
     )
 
 

@@ -44,6 +44,33 @@ class SBCResult:
     provenance: dict | None = None
     fallback: np.ndarray | None = None
 
+    @classmethod
+    def from_records(
+        cls, names, rows: list[dict], rank_draws: int, bins: int, provenance: dict,
+        *, correct: bool = False, fallback: bool = False,
+    ) -> "SBCResult":  # fmt: skip
+        """The result of per-data-set records (`rank_record`, with `pareto_k`,
+        `corrected` and `fallback` where the posterior was corrected)."""
+
+        def stack(key):
+            return np.array([r[key] for r in rows])
+
+        return cls(
+            names=list(names),
+            ranks=stack("rank"),
+            rank_draws=rank_draws,
+            truths=stack("truth"),
+            means=stack("mean"),
+            covered50=stack("c50"),
+            covered90=stack("c90"),
+            bins=bins,
+            sds=stack("sd"),
+            pareto_k=stack("pareto_k") if correct else None,
+            corrected=stack("corrected").astype(bool) if correct else None,
+            fallback=stack("fallback").astype(str) if fallback else None,
+            provenance=provenance,
+        )
+
     @property
     def coverage(self) -> dict:
         """The share of data sets whose 50 % and 90 % intervals hold the truth."""
