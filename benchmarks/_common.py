@@ -90,3 +90,13 @@ def run_worker(script: Path, args: list[str], timeout: float) -> dict | None:
     if out.returncode != 0 or not lines:
         return {"error": (out.stderr or out.stdout).strip().splitlines()[-1:] or ["failed"]}
     return json.loads(lines[-1])
+
+
+def outcome(max_error_hz: float, loss: float, loss_at_truth: float) -> str:
+    """A fit's outcome: `truth` (every parameter within 0.5 Hz of it), `identifiability`
+    (another solution whose misfit is no worse than the truth's: the data cannot tell
+    them apart), or `search failure` (the misfit at the truth is lower than the one
+    found)."""
+    if max_error_hz < 0.5:
+        return "truth"
+    return "identifiability" if loss <= loss_at_truth + 1e-9 else "search failure"

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, write_json  # noqa: E402
+from _common import machine, outcome, write_json  # noqa: E402
 
 
 def problem(n_spins: int, k: int):
@@ -60,12 +60,6 @@ def run_one(n_spins: int, k: int, quick: bool, host: dict) -> dict:
     err = min(
         np.abs(found - np.r_[offsets, j]).max(), np.abs(found - np.r_[offsets[::-1], j]).max()
     )
-    if err < 0.5:
-        outcome = "truth"
-    elif res.loss <= loss_truth + 1e-9:
-        outcome = "identifiability"
-    else:
-        outcome = "search failure"
     gaps = np.abs(np.diff(offsets))
     return {
         "n_spins": n_spins,
@@ -76,7 +70,7 @@ def run_one(n_spins: int, k: int, quick: bool, host: dict) -> dict:
         "fit_offsets_hz": res.offsets_hz.tolist(),
         "fit_j_hz": float(res.j_hz),
         "max_error_hz": float(err),
-        "outcome": outcome,
+        "outcome": outcome(float(err), res.loss, loss_truth),
         "loss": res.loss,
         "loss_at_truth": loss_truth,
         "truth_misfit_below_found": bool(loss_truth < res.loss - 1e-9),

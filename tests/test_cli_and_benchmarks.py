@@ -197,6 +197,26 @@ def test_fit_success_quick(tmp_path):
         assert row["commit"] and row["date"][:2] == "20"
 
 
+def test_network_fit_benchmark_quick(tmp_path):
+    # In this process (nothing in it needs a fresh one): both fits of one ring problem.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("nf", ROOT / "benchmarks" / "network_fit.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.main(bench.parse_args(["--quick", "--out", str(tmp_path)]))
+    results = json.loads((tmp_path / "network_fit.json").read_text())
+    (row,) = results["rows"]
+    assert row["commit"] and row["box_half_width_hz"] == 16.0
+    for name in ("global", "file_starts"):
+        fit = row[name]
+        assert fit["outcome"] in ("truth", "identifiability", "search failure")
+        assert (fit["outcome"] == "truth") == (fit["max_error_hz"] < 0.5)
+        worse = fit["loss"] > row["loss_at_truth"] + 1e-9
+        assert (fit["outcome"] == "search failure") == (fit["max_error_hz"] >= 0.5 and worse)
+    assert results["summary"]["16.0"]["problems"] == 1
+
+
 def test_local_surrogate_benchmark_quick(tmp_path):
     run_quick("local_surrogate.py", tmp_path)
     rows = json.loads((tmp_path / "local_surrogate.json").read_text())["rows"]

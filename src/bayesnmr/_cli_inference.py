@@ -42,8 +42,7 @@ def _print_fit(result, spec=None) -> None:
     for n, e in zip(names, err, strict=True):
         print(f"  {n:>14} = {picked[n]:10.4f} +- {e:.4f} Hz  (Laplace)")
     if spec is not None:
-        how = f"{result.n_starts} L-BFGS descents (the file's values, random starts), "
-        how += f"{result.seconds:.1f} s"
+        how = f"global search, {result.n_starts} descents, {result.seconds:.1f} s"
     elif result.n_steps:
         how = f"{result.n_steps} L-BFGS steps in {result.seconds:.2f} s"
     else:
@@ -58,10 +57,7 @@ def _print_fit(result, spec=None) -> None:
 def _network_values(result, spec) -> list[float]:
     from ._inference._network import NetworkSpace
 
-    space = NetworkSpace(spec)
-    return list(result.offsets_hz[space.free_offsets]) + [
-        float(result.j_hz[pairs[0]]) for pairs in space.coupling_pairs
-    ]
+    return NetworkSpace(spec).free(result.offsets_hz, result.j_hz).tolist()
 
 
 def _network_truth(data, spec) -> dict | None:

@@ -56,7 +56,11 @@ class FitResult:
         """The competing solutions, one line each, most probable first."""
         lines = []
         for k, m in enumerate(self.modes):
-            j = np.round(np.atleast_1d(m.j_hz), 3).tolist()
+            j = np.round(np.atleast_1d(m.j_hz), 3)
+            if j.ndim == 2:  # a network: the non-zero couplings
+                j = {f"{a + 1}-{b + 1}": float(j[a, b]) for a, b in np.argwhere(np.triu(j))}
+            else:
+                j = j.tolist()
             lines.append(
                 f"mode {k}: p = {m.probability:.3g}, misfit {m.loss:.6g}, offsets "
                 f"{np.round(m.offsets_hz, 3).tolist()} Hz, J {j} Hz"
@@ -102,9 +106,11 @@ def fit(
     - `priors`: the boxes to search (default `Priors.from_data(data)`: every offset
       anywhere in the spectral window, J in [0, 25] Hz). A `SystemSpec` (from
       `bn.load_spin_system`) fits any network of couplings: its free shifts and
-      couplings (those with a box; tied ones share a parameter), from the file's values
-      and `n_starts - 1` random points of the boxes (8 in all by default; `init`: a
-      vector of the free parameters, in the order of `names`), with Laplace errors.
+      couplings (those with a box; tied ones share a parameter), by a global search
+      from the data alone (the file's values are one candidate among many drawn from
+      the spectrum's lines; 8 descents by default), or from `init` (a vector of the free
+      parameters, in the order of `names`) and `n_starts - 1` random points of the
+      boxes; with Laplace errors and every distinct optimum in `modes`.
     - `solver`: the forward model (the exact solver by default).
     - `n_starts`: descents (default 16 + 8 N for the global search).
     - `steps`: L-BFGS steps per stage; `broadening`: the stages' $\\tau$ in seconds.
@@ -122,7 +128,8 @@ def fit(
 
         return fit_network(
             data, priors, solver=solver, init=init, n_starts=n_starts, steps=steps,
-            broadening=broadening, seed=seed, laplace=laplace,
+            broadening=tuple(broadening), seed=seed, laplace=laplace,
+            progress_bar=progress_bar,
         )  # fmt: skip
     if priors is None:
         priors = Priors.from_data(data)

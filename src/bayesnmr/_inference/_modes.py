@@ -54,18 +54,32 @@ def laplace_modes(
     of the rest, those with probability under `min_probability` (not the best).
     """
     n_obs = data.grid.n * (2 if data.iz1 is None else 3)
-    sigma = space.priors.fixed.get("sigma")
+    plan, consts = space.plan(data, 1, (None,)), space.consts(data)
+
+    def hess(x):
+        return np.asarray(hessian(plan, consts, solver, jnp.asarray(x)))
+
+    return modes_from(
+        xs, losses, hess, lambda x: _split(space, x), space.names, n_obs,
+        space.priors.fixed.get("sigma"), max_modes=max_modes, min_probability=min_probability,
+    )  # fmt: skip
+
+
+def modes_from(xs, losses, hess, split, names, n_obs, sigma=None, *, max_modes=8,
+               min_probability=1e-4) -> list[Mode]:  # fmt: skip
+    """`laplace_modes` for any model: `hess(x)` the Hessian of the misfit at `x`, `split(x)`
+    the `(offsets_hz, j_hz)` of a free-parameter vector, `sigma` the noise (None:
+    integrated out)."""
 
     def log_lik(loss):
         return -loss / sigma**2 if sigma is not None else -0.5 * n_obs * np.log(loss)
 
-    plan, consts = space.plan(data, 1, (None,)), space.consts(data)
     best = log_lik(losses[0])
     rows = []
     for x, loss in zip(xs[:max_modes], losses[:max_modes], strict=True):
         if log_lik(loss) < best - 40 and rows:
             continue
-        h_l = np.asarray(hessian(plan, consts, solver, jnp.asarray(x)))
+        h_l = hess(x)
         h_l = 0.5 * (h_l + h_l.T)
         h = h_l / sigma**2 if sigma is not None else 0.5 * n_obs * h_l / loss
         w, v = np.linalg.eigh(h)
@@ -79,8 +93,7 @@ def laplace_modes(
     for (x, loss, log_z, cov), prob in zip(rows, p, strict=True):
         if prob < min_probability and modes:
             continue
-        chain = _split(space, x)
-        modes.append(Mode(*chain, loss, log_z, float(prob), space.names, cov))
+        modes.append(Mode(*split(x), loss, log_z, float(prob), names, cov))
     total = sum(m.probability for m in modes)
     return [dataclasses.replace(m, probability=m.probability / total) for m in modes]
 

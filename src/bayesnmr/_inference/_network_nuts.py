@@ -102,56 +102,75 @@ def _predictive(space, data, solver, samples, n_draws, rng):
     return xr.Dataset(out, coords={"time": data.grid.times})
 
 
-def sample_network(data, spec, *, solver, sampler, seed, progress_bar, init, predictive_draws=200):
-    """NUTS over the free parameters of `spec`, every chain started at the fit (or
-    `init`: a `FitResult` of `fit(data, spec)`) spread by its Laplace sds, with $\\sigma$
-    drawn afterwards from its exact conditional."""
+def sample_network(data, spec, *, solver, sampler, seed, progress_bar, init,
+                   min_mode_probability=0.01, predictive_draws=200):  # fmt: skip
+    """NUTS over the free parameters of `spec`, from the global fit's modes (or `init`: a
+    `FitResult` of `fit(data, spec)`): every mode with a Laplace probability of at least
+    `min_mode_probability` is sampled with its own chains, started at the mode spread by
+    its Laplace sds, and reported apart (`posterior`: the most probable; `posterior_mode1`,
+    ...); $\\sigma$ is drawn afterwards from its exact conditional. The `modes` group lists
+    every mode found, with `sampled`."""
     import arviz as az
     import xarray as xr
 
     space = NetworkSpace(spec)
     check_network_data(data, space, solver)
-    fit = fit_network(data, spec, solver=solver, seed=seed) if init is None else init
-    x0 = np.r_[fit.offsets_hz[space.free_offsets], [fit.j_hz[c[0]] for c in space.coupling_pairs]]
-    sd = fit.stderr if fit.stderr is not None else 0.01 * (space.hi - space.lo)
+    if init is None:
+        fit = fit_network(data, spec, solver=solver, seed=seed, progress_bar=progress_bar)
+    else:
+        fit = init
+    modes = list(fit.modes) or [_mode_of(fit)]
+    sampled = [m for m in modes if m.probability >= min_mode_probability] or modes[:1]
     rng = np.random.default_rng(seed)
-    eps = 1e-6 * (space.hi - space.lo)
-    starts = np.clip(
-        x0 + rng.normal(size=(sampler.chains, x0.size)) * sd, space.lo + eps, space.hi - eps
-    )
-    mcmc = _network_mcmc(space, data.grid, solver, None, sampler, progress_bar)
-    t0 = time.perf_counter()
-    mcmc.run(
-        jax.random.PRNGKey(seed),
-        *_observed(data),
-        init_params=_init_params(space, starts),
-        extra_fields=("diverging", "num_steps", "accept_prob", "energy"),
-    )
-    seconds = time.perf_counter() - t0
-    samples = {name: np.asarray(v) for name, v in mcmc.get_samples(group_by_chain=True).items()}
     n_obs = data.grid.n * (2 if data.iz1 is None else 3)
-    rss = samples.pop("rss")
-    samples["sigma"] = np.sqrt(rss / (2 * rng.gamma(n_obs / 2, size=rss.shape)))
-    extra = {k: np.asarray(v) for k, v in mcmc.get_extra_fields(group_by_chain=True).items()}
-    stats = {
-        "diverging": extra["diverging"],
-        "n_steps": extra["num_steps"],
-        "acceptance_rate": extra["accept_prob"],
-        "energy": extra["energy"],
-    }
-    dims = {"offsets_hz": ["spin"], "j_hz": ["coupling"]}
-    coords = {"spin": space.offset_names, "coupling": space.coupling_names}
-    dt = az.from_dict(
-        {"posterior": samples, "sample_stats": stats},
-        dims={k: v for k, v in dims.items() if k in samples},
-        coords={k: v for k, v in coords.items() if v},
-    )
-    dt["posterior_predictive"] = _predictive(space, data, solver, samples, predictive_draws, rng)
+    eps = 1e-6 * (space.hi - space.lo)
+    dt, seconds, first = None, 0.0, None
+    for k, mode in enumerate(sampled):
+        x0 = space.free(mode.offsets_hz, mode.j_hz)
+        sd = np.sqrt(np.diag(mode.covariance)) if mode.covariance is not None else None
+        sd = 0.01 * (space.hi - space.lo) if sd is None else sd
+        starts = np.clip(
+            x0 + rng.normal(size=(sampler.chains, x0.size)) * sd, space.lo + eps, space.hi - eps
+        )
+        # A new MCMC per mode: NumPyro's MCMC refuses a second `run` with new init_params.
+        mcmc = _network_mcmc(space, data.grid, solver, None, sampler, progress_bar)
+        t0 = time.perf_counter()
+        mcmc.run(
+            jax.random.PRNGKey(seed + 7919 * k),
+            *_observed(data),
+            init_params=_init_params(space, starts),
+            extra_fields=("diverging", "num_steps", "accept_prob", "energy"),
+        )
+        seconds += time.perf_counter() - t0
+        samples = {n: np.asarray(v) for n, v in mcmc.get_samples(group_by_chain=True).items()}
+        rss = samples.pop("rss")
+        samples["sigma"] = np.sqrt(rss / (2 * rng.gamma(n_obs / 2, size=rss.shape)))
+        extra = {n: np.asarray(v) for n, v in mcmc.get_extra_fields(group_by_chain=True).items()}
+        stats = {
+            "diverging": extra["diverging"],
+            "n_steps": extra["num_steps"],
+            "acceptance_rate": extra["accept_prob"],
+            "energy": extra["energy"],
+        }
+        dims = {"offsets_hz": ["spin"], "j_hz": ["coupling"]}
+        coords = {"spin": space.offset_names, "coupling": space.coupling_names}
+        tree = az.from_dict(
+            {"posterior": samples, "sample_stats": stats},
+            dims={n: v for n, v in dims.items() if n in samples},
+            coords={n: v for n, v in coords.items() if v},
+        )
+        if dt is None:
+            dt, first = tree, samples
+        else:
+            for name in tree.children:
+                dt[f"{name}_mode{k}"] = tree[name]
+    dt["posterior_predictive"] = _predictive(space, data, solver, first, predictive_draws, rng)
     observed = {"mx": data.mx, "my": data.my} | ({} if data.iz1 is None else {"iz1": data.iz1})
     dt["observed_data"] = xr.Dataset(
         {name: ("time", np.asarray(v)) for name, v in observed.items()},
         coords={"time": data.grid.times},
     )
+    dt["modes"] = _modes_dataset(space, modes, len(sampled))
     dt.attrs.update(
         {
             "model": "network",
@@ -161,3 +180,33 @@ def sample_network(data, spec, *, solver, sampler, seed, progress_bar, init, pre
         }
     )
     return dt
+
+
+def _mode_of(fit):
+    """A fit without `modes` (`laplace=False`) as one mode."""
+    from ._modes import Mode
+
+    return Mode(fit.offsets_hz, fit.j_hz, fit.loss, 0.0, 1.0, fit.names, fit.covariance)
+
+
+def _modes_dataset(space: NetworkSpace, modes, n_sampled: int):
+    """Every mode: probability, log evidence, misfit, whether sampled, and its free
+    parameters (`offsets_hz` over `spin`, `j_hz` over `coupling`)."""
+    import xarray as xr
+
+    x = np.array([space.free(m.offsets_hz, m.j_hz) for m in modes])
+    k = space.n_offsets
+    out = {
+        "probability": ("mode", [m.probability for m in modes]),
+        "log_evidence": ("mode", [m.log_evidence for m in modes]),
+        "loss": ("mode", [m.loss for m in modes]),
+        "sampled": ("mode", [i < n_sampled for i in range(len(modes))]),
+    }
+    coords = {"mode": np.arange(len(modes))}
+    if k:
+        out["offsets_hz"] = (("mode", "spin"), x[:, :k])
+        coords["spin"] = space.offset_names
+    if x.shape[1] > k:
+        out["j_hz"] = (("mode", "coupling"), x[:, k:])
+        coords["coupling"] = space.coupling_names
+    return xr.Dataset(out, coords=coords)

@@ -69,11 +69,12 @@ def sample_posterior(
     - `data`: the `Dataset`; `priors`: the `Priors` (default `Priors.from_data(data)`:
       offsets anywhere in the spectral window, J in [0, 25] Hz), or a `SystemSpec` (from
       `bn.load_spin_system`) for any network of couplings: NUTS over its free shifts and
-      couplings (uniform on their boxes; tied couplings share a parameter), every chain
-      started at `fit(data, spec)` (or at `init`, such a `FitResult`) spread by its
-      Laplace sds, $\\sigma$ integrated out and drawn afterwards; exact forward models
-      only. Its `posterior` has `offsets_hz` over the free spins (`spin`) and `j_hz` over
-      the free couplings (`coupling`, named `"H1-H2"`).
+      couplings (uniform on their boxes; tied couplings share a parameter), from the
+      modes of the global `fit(data, spec)` (or of `init`, such a `FitResult`), each
+      sampled and reported apart as for a chain, chains spread by the mode's Laplace
+      sds, $\\sigma$ integrated out and drawn afterwards; exact forward models only. Its
+      `posterior` has `offsets_hz` over the free spins (`spin`) and `j_hz` over the free
+      couplings (`coupling`, named `"H1-H2"`).
     - `solver`: the forward model: exact by default; a surrogate (`bn.load_surrogate`,
       `bn.train_local_surrogate`); or `"local"`: a problem-local surrogate trained for
       these data, around each mode found by the (exact) fit, on a box of 10 Laplace sds
@@ -140,6 +141,7 @@ def sample_posterior(
         return sample_network(
             data, priors, solver=solver, sampler=sampler, seed=seed,
             progress_bar=progress_bar, init=init, predictive_draws=predictive_draws,
+            min_mode_probability=min_mode_probability,
         )  # fmt: skip
     priors = Priors.from_data(data) if priors is None else priors
     if isinstance(solver, str) and solver != "local":
