@@ -6,6 +6,7 @@ a `SystemSpec` (from `bn.load_spin_system`); the chain's machinery (the global s
 modes, surrogates) stays with `Priors`.
 """
 
+import itertools
 import time
 
 import jax
@@ -124,6 +125,7 @@ def _misfit_fn(data: Dataset, space: NetworkSpace, solver):
 
 _PAD = 512  # rows per screening batch (one compilation)
 _MAX_ROUNDS = 8  # further descents on the data until no start improves
+_MAX_HOPS = 4  # rounds of hops from the best solution (each must improve to go on)
 
 
 def fit_network(data, spec, *, solver=None, init=None, n_starts=None, steps=25,
@@ -145,7 +147,7 @@ def fit_network(data, spec, *, solver=None, init=None, n_starts=None, steps=25,
     probabilities, $\\sigma$ integrated out) and the Laplace covariance of the best.
     """
     from ._fit import FitResult
-    from ._search import _disabled, _distinct
+    from ._search import _disabled, _distinct, _pad
 
     space = NetworkSpace(spec)
     check_network_data(data, space, solver)
@@ -195,31 +197,13 @@ def fit_network(data, spec, *, solver=None, init=None, n_starts=None, steps=25,
         out = [batch_misfit(padded[i : i + _PAD], w) for i in range(0, k, _PAD)]
         return np.concatenate([np.asarray(o) for o in out])[:k]
 
-    rng = np.random.default_rng(seed)
-    bar = tqdm(desc="fit", unit="stage", disable=_disabled(progress_bar), leave=False)
-    with bar:
-        if init is None:
-            coarse, fine = (broadening[0], broadening[-1]) if broadening else (None, None)
-            cands = _candidates(data, space, rng, max(64 * n_starts, 1024))
-            best = np.argsort(screen(cands, coarse))[: 4 * n_starts]
-            u = stage(to_u(cands[best]), weights(coarse))
-            bar.update()
-            u = u[np.argsort(screen(np.asarray(jax.vmap(to_hz)(u)), fine))[:n_starts]]
-            taus = (*broadening[1:], None)
-        else:
-            first = np.asarray(init, np.float64).reshape(-1)
-            if first.shape != space.lo.shape:
-                raise ValueError(
-                    f"Argument `init` needs {len(space.names)} values ({space.names}), got "
-                    f"{first.shape}."
-                )
-            u = to_u(np.vstack([first, rng.uniform(space.lo, space.hi, (n_starts - 1, lo.size))]))
-            taus = (*broadening, None)
+    def finish(u, taus):
+        """Descents from `u` through the stages `taus`, then on the data until no start
+        improves (the misfit is ill-conditioned: a 0.5 Hz coupling beside 8 Hz ones; 25
+        steps left the ring's fit 0.03 Hz short). The end points in Hz and their misfits."""
         for tau in taus:
             u = stage(u, weights(tau))
             bar.update()
-        # The data's misfit is ill-conditioned (a 0.5 Hz coupling beside 8 Hz ones): go on
-        # descending until no start improves (25 steps left the ring's fit 0.03 Hz short).
         xs = np.asarray(jax.vmap(to_hz)(u))
         losses = screen(xs, None)
         for _ in range(_MAX_ROUNDS):
@@ -234,6 +218,39 @@ def fit_network(data, spec, *, solver=None, init=None, n_starts=None, steps=25,
             bar.update()
             if not improved:
                 break
+        return xs, losses
+
+    rng = np.random.default_rng(seed)
+    bar = tqdm(desc="fit", unit="stage", disable=_disabled(progress_bar), leave=False)
+    with bar:
+        if init is None:
+            coarse, fine = (broadening[0], broadening[-1]) if broadening else (None, None)
+            cands = _candidates(data, space, rng, max(64 * n_starts, 1024))
+            best = np.argsort(screen(cands, coarse))[: 4 * n_starts]
+            u = stage(to_u(cands[best]), weights(coarse))
+            bar.update()
+            u = u[np.argsort(screen(np.asarray(jax.vmap(to_hz)(u)), fine))[:n_starts]]
+            xs, losses = finish(u, (*broadening[1:], None))
+            # Hops: the best solution with one parameter moved (an offset by whole periods
+            # 1/T, a coupling across its box) or two offsets swapped, screened, the best
+            # descended again, until the misfit stops improving.
+            for _ in range(_MAX_HOPS):
+                hops = _hops(xs[np.argmin(losses)], space, data.grid)
+                pick = np.argsort(screen(hops, fine))[:n_starts]
+                hop_xs, hop_losses = finish(to_u(_pad(hops[pick], n_starts)), (fine, None))
+                improved = hop_losses.min() < losses.min() * (1 - 1e-9)
+                xs, losses = np.vstack([xs, hop_xs]), np.r_[losses, hop_losses]
+                if not improved:
+                    break
+        else:
+            first = np.asarray(init, np.float64).reshape(-1)
+            if first.shape != space.lo.shape:
+                raise ValueError(
+                    f"Argument `init` needs {len(space.names)} values ({space.names}), got "
+                    f"{first.shape}."
+                )
+            u = to_u(np.vstack([first, rng.uniform(space.lo, space.hi, (n_starts - 1, lo.size))]))
+            xs, losses = finish(u, (*broadening, None))
     keep = _distinct(xs, losses)
     xs, losses = xs[keep], losses[keep]
     seconds = time.perf_counter() - t0
@@ -287,3 +304,25 @@ def _candidates(data, space: NetworkSpace, rng, n_random: int) -> np.ndarray:
     draws[:, k:] = rng.uniform(space.lo[k:], space.hi[k:], (n_random, space.lo.size - k))
     draws[: n_random // 2, k:] = space.start[k:]
     return np.clip(np.vstack([space.start[None], draws]), space.lo, space.hi)
+
+
+def _hops(x: np.ndarray, space: NetworkSpace, grid) -> np.ndarray:
+    """`x` with one parameter moved: each free offset by +-1, 2, 3 periods $1/T$ (the
+    FID's false minima), each free coupling to 12 points across its box; and every two
+    free offsets swapped where each lies in the other's box."""
+    period = 1.0 / (grid.n * grid.dt)
+    k = space.n_offsets
+    rows = []
+    for i in range(k):
+        for m in (-3, -2, -1, 1, 2, 3):
+            rows.append(x.copy())
+            rows[-1][i] += m * period
+    for i in range(k, x.size):
+        for v in np.linspace(space.lo[i], space.hi[i], 12):
+            rows.append(x.copy())
+            rows[-1][i] = v
+    for a, b in itertools.combinations(range(k), 2):
+        if space.lo[a] <= x[b] <= space.hi[a] and space.lo[b] <= x[a] <= space.hi[b]:
+            rows.append(x.copy())
+            rows[-1][[a, b]] = x[[b, a]]
+    return np.clip(np.array(rows), space.lo, space.hi)
