@@ -6,6 +6,8 @@ a `SystemSpec` (from `bn.load_spin_system`); the chain's machinery (the global s
 modes, surrogates) stays with `Priors`.
 """
 
+import dataclasses
+import functools
 import itertools
 import time
 
@@ -15,6 +17,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
+from .._physics._grid import TimeGrid
 from .._physics._simulate import simulate
 from .._physics._solver import AbstractSolver
 from .._physics._system import SpinSystem
@@ -107,20 +110,93 @@ def check_network_data(data: Dataset, space: NetworkSpace, solver) -> None:
         solver.check(s, data.grid)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """What a network fit's compiled functions depend on beyond array shapes: one set of
+    compiled functions serves every fit with the same plan (`_functions`)."""
+
+    free_offsets: tuple[int, ...]
+    iz_spin: int
+    names: tuple[str, ...] | None
+    grid: TimeGrid
+    solver: object
+    has_iz1: bool
+    steps: int
+
+
+def _plan_and_consts(data: Dataset, space: NetworkSpace, solver, steps: int = 1):
+    """The `_Plan` of a fit and its arrays (the boxes, the fixed values, the data)."""
+    s = space.spec.system
+    plan = _Plan(tuple(space.free_offsets), s.iz_spin, s.names, data.grid, solver,
+                 data.iz1 is not None, steps)  # fmt: skip
+    obs = (data.mx, data.my) + (() if data.iz1 is None else (data.iz1,))
+    consts = {
+        "lo": space.lo, "hi": space.hi, "base": space.base_offsets, "fixed_j": space.fixed_j,
+        "masks": space.masks, "t2": s.t2_s, "obs": obs,
+    }  # fmt: skip
+    return plan, jax.tree.map(jnp.asarray, consts)
+
+
+def _misfit(plan: _Plan, c, x, w):
+    """Half the sum of squared residuals at `x` (Hz), weighted by `w(t)` (ones for the
+    data, $e^{-t/\\tau}$ for a broadened stage)."""
+    k = len(plan.free_offsets)
+    nu = c["base"].at[jnp.asarray(plan.free_offsets, int)].set(x[:k])
+    j = c["fixed_j"] + jnp.tensordot(x[k:], c["masks"], 1)
+    system = SpinSystem(nu, j, c["t2"], iz_spin=plan.iz_spin, names=plan.names)
+    tr = simulate(system, plan.grid, plan.solver)
+    sims = (tr.mx, tr.my) + ((tr.iz1,) if plan.has_iz1 else ())
+    return 0.5 * sum(jnp.sum((w * (a - b)) ** 2) for a, b in zip(sims, c["obs"], strict=True))
+
+
+def _to_hz(c, u):
+    return c["lo"] + (c["hi"] - c["lo"]) * jax.nn.sigmoid(u)
+
+
+def _build(plan: _Plan):
+    """The compiled functions of a fit: `stage(u, w, c)` (L-BFGS from every row of `u`,
+    unconstrained), `batch(xs, w, c)` (the misfit at every row, Hz) and `hessian(x, c)`
+    (of the data's misfit)."""
+
+    def descend(u, w, c):
+        f = lambda v: _misfit(plan, c, _to_hz(c, v), w)  # noqa: E731
+        opt = optax.lbfgs()
+        value_and_grad = optax.value_and_grad_from_state(f)
+
+        def step(carry, _):
+            v, state = carry
+            value, grad = value_and_grad(v, state=state)
+            updates, state = opt.update(grad, state, v, value=value, grad=grad, value_fn=f)
+            return (optax.apply_updates(v, updates), state), value
+
+        return jax.lax.scan(step, (u, opt.init(u)), length=plan.steps)[0][0]
+
+    stage = jax.jit(jax.vmap(descend, in_axes=(0, None, None)))
+    batched = jax.jit(jax.vmap(functools.partial(_misfit, plan), in_axes=(None, 0, None)))
+
+    def batch(xs, w, c):
+        return batched(c, xs, w)
+
+    hessian = jax.jit(jax.hessian(lambda x, c: _misfit(plan, c, x, jnp.ones(plan.grid.n)), 0))
+    return stage, batch, hessian
+
+
+_cached_build = functools.lru_cache(maxsize=8)(_build)
+
+
+def _functions(plan: _Plan):
+    """`_build(plan)`, from a cache when the plan (its solver) is hashable."""
+    try:
+        hash(plan)
+    except TypeError:
+        return _build(plan)
+    return _cached_build(plan)
+
+
 def _misfit_fn(data: Dataset, space: NetworkSpace, solver):
-    """`misfit(x, w)`: half the sum of squared residuals weighted by `w(t)` (ones for the
-    data, $e^{-t/\\tau}$ for a broadened stage); the weights are an argument, so one
-    compilation serves every stage."""
-    obs = [jnp.asarray(data.mx), jnp.asarray(data.my)]
-    if data.iz1 is not None:
-        obs.append(jnp.asarray(data.iz1))
-
-    def misfit(x, w):
-        tr = simulate(space.system(x), data.grid, solver)
-        sims = [tr.mx, tr.my] + ([tr.iz1] if data.iz1 is not None else [])
-        return 0.5 * sum(jnp.sum((w * (a - b)) ** 2) for a, b in zip(sims, obs, strict=True))
-
-    return misfit
+    """`misfit(x, w)` of these data (for checks and benchmarks)."""
+    plan, consts = _plan_and_consts(data, space, solver)
+    return lambda x, w: _misfit(plan, consts, x, w)
 
 
 _PAD = 512  # rows per screening batch (one compilation)
@@ -157,44 +233,32 @@ def fit_network(data, spec, *, solver=None, init=None, n_starts=None, steps=25,
             raise ValueError(f"Argument `{name}` must be a positive int, got {value!r}.")
     if any(not (np.isfinite(t) and t > 0) for t in broadening):
         raise ValueError(f"Argument `broadening` takes positive times in s, got {broadening}.")
-    lo, hi = jnp.asarray(space.lo), jnp.asarray(space.hi)
+    lo = jnp.asarray(space.lo)
 
     def to_u(x):
         p = np.clip((np.asarray(x) - space.lo) / (space.hi - space.lo), 1e-6, 1 - 1e-6)
         return jnp.asarray(np.log(p) - np.log1p(-p))
 
-    def to_hz(u):
-        return lo + (hi - lo) * jax.nn.sigmoid(u)
-
     t0 = time.perf_counter()
-    misfit = _misfit_fn(data, space, solver)
+    plan, consts = _plan_and_consts(data, space, solver, steps)
+    stage_c, batch_c, hessian_c = _functions(plan)
     times = jnp.asarray(data.grid.times)
+
+    def to_hz(u):
+        return _to_hz(consts, u)
 
     def weights(tau):
         return jnp.ones_like(times) if tau is None else jnp.exp(-times / tau)
 
-    def descend(u, w):
-        f = lambda v: misfit(to_hz(v), w)  # noqa: E731
-        opt = optax.lbfgs()
-        value_and_grad = optax.value_and_grad_from_state(f)
-
-        def step(carry, _):
-            v, state = carry
-            value, grad = value_and_grad(v, state=state)
-            updates, state = opt.update(grad, state, v, value=value, grad=grad, value_fn=f)
-            return (optax.apply_updates(v, updates), state), value
-
-        return jax.lax.scan(step, (u, opt.init(u)), length=steps)[0][0]
-
-    stage = jax.jit(jax.vmap(descend, in_axes=(0, None)))
-    batch_misfit = jax.jit(jax.vmap(misfit, in_axes=(0, None)))
+    def stage(u, w):
+        return stage_c(u, w, consts)
 
     def screen(xs, tau):
         """The misfit at every row of `xs` (Hz), in batches of one shape."""
         k = len(xs)
         padded = jnp.asarray(np.vstack([xs, np.repeat(xs[-1:], -k % _PAD, axis=0)]))
         w = weights(tau)
-        out = [batch_misfit(padded[i : i + _PAD], w) for i in range(0, k, _PAD)]
+        out = [batch_c(padded[i : i + _PAD], w, consts) for i in range(0, k, _PAD)]
         return np.concatenate([np.asarray(o) for o in out])[:k]
 
     def finish(u, taus):
@@ -259,12 +323,11 @@ def fit_network(data, spec, *, solver=None, init=None, n_starts=None, steps=25,
     if laplace:
         from ._modes import modes_from
 
-        hessian = jax.jit(jax.hessian(lambda x: misfit(x, weights(None))))
         modes = tuple(
             modes_from(
                 xs,
                 losses,
-                lambda x: np.asarray(hessian(jnp.asarray(x))),
+                lambda x: np.asarray(hessian_c(jnp.asarray(x), consts)),
                 space.split,
                 space.names,
                 n_obs,
