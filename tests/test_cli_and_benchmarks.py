@@ -217,6 +217,21 @@ def test_network_fit_benchmark_quick(tmp_path):
     assert results["summary"]["16.0"]["problems"] == 1
 
 
+def test_network_local_benchmark_quick(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("nl", ROOT / "benchmarks" / "network_local.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.main(bench.parse_args(["--quick", "--out", str(tmp_path)]))
+    (row,) = json.loads((tmp_path / "network_local.json").read_text())["rows"]
+    assert row["problem"] == "quick3" and row["free_parameters"] == 3 and row["commit"]
+    # Even 2 x 100 draws: the corrected local posterior sits on the exact one.
+    assert row["corrected"] == 1 and row["pareto_k"] < 0.5
+    assert row["max_shift_in_exact_sd"] < 0.5
+    assert row["exact_over_local"] == pytest.approx(row["exact_seconds"] / row["local_seconds"])
+
+
 def test_local_surrogate_benchmark_quick(tmp_path):
     run_quick("local_surrogate.py", tmp_path)
     rows = json.loads((tmp_path / "local_surrogate.json").read_text())["rows"]

@@ -1,6 +1,7 @@
 """Any network of couplings (`bn.SpinSystem`): against a chain, a dense reference, nmrsim
 and QuTiP, with gradients, ppm and bad input."""
 
+import json
 from pathlib import Path
 
 import jax
@@ -360,8 +361,8 @@ def test_fit_and_sample_a_network_from_its_file(tmp_path, capsys, allow_rank_pro
     assert np.all(np.abs(z) < 4), z
     np.testing.assert_allclose(draws.std(0), fit.stderr, rtol=0.35)  # NUTS ~ Laplace here
     assert {"posterior_predictive", "observed_data", "sample_stats"} <= set(dt.children)
-    with pytest.raises(ValueError, match="surrogates"):
-        bn.sample_posterior(data, spec, solver="local")
+    with pytest.raises(ValueError, match="surrogates are for chains"):
+        bn.sample_posterior(data, spec, solver=bn.load_surrogate("chain4"))
     other = bn.Dataset(data.grid, data.mx, data.my, data.iz1, 3, iz_spin=2)
     with pytest.raises(ValueError, match="`iz_spin` is 1"):
         bn.fit(other, spec)
@@ -442,6 +443,43 @@ def test_a_network_posterior_reports_its_modes_apart(tmp_path, allow_rank_promot
     )
     assert "posterior_mode1" not in one.children
     assert list(one["modes"].to_dataset()["sampled"].values) == [True, False]
+
+
+def test_local_surrogate_posterior_of_a_network_is_the_exact_one(tmp_path, allow_rank_promotion):
+    # The problem-local surrogate around the fit's mode, corrected by PSIS with exact
+    # solves, against exact NUTS on the same data (same chains, same seed).
+    path = tmp_path / "amx.toml"
+    path.write_text(AMX)
+    spec = bn.load_spin_system(path)
+    data = bn.synthesize(spec.system, bn.TimeGrid(150, 1e-3), sigma=0.02, seed=3)
+    fit = bn.fit(data, spec, progress_bar=False)
+    settings = dict(init=fit, sampler=bn.NUTS(chains=2, warmup=300, draws=300), progress_bar=False)
+    exact = bn.sample_posterior(data, spec, **settings)
+    local = bn.sample_posterior(data, spec, solver="local", **settings)
+    c = local["correction"].attrs
+    assert c["ok"] == 1 and c["pareto_k"] < 0.5 and local.attrs["corrected"] == 1
+    assert {"posterior_surrogate", "correction"} <= set(local.children)
+    assert json.loads(c["local_surrogate"])["training"]["max_weight_residual"] < 1e-4
+
+    def draws(group):
+        parts = [np.asarray(group[k]).reshape(-1, np.shape(group[k])[-1])
+                 for k in ("offsets_hz", "j_hz")]  # fmt: skip
+        return np.hstack(parts)
+
+    e, lo = draws(exact.posterior), draws(local.posterior)
+    np.testing.assert_array_less(np.abs(lo.mean(0) - e.mean(0)) / e.std(0), 0.3)
+    np.testing.assert_allclose(lo.std(0), e.std(0), rtol=0.25)
+    # A box too narrow to hold the posterior: the correction fails and the mode is
+    # sampled again with the exact solver, with a warning that says so.
+    import dataclasses
+
+    narrow = dataclasses.replace(fit.modes[0], covariance=fit.modes[0].covariance * 1e-4)
+    fit = dataclasses.replace(fit, modes=(narrow,))
+    settings["init"] = fit
+    with pytest.warns(bn.ConvergenceWarning, match="sampled again with the exact solver"):
+        again = bn.sample_posterior(data, spec, solver="local", **settings)
+    assert again.attrs["fallback"] == "exact" and again.attrs["corrected"] == 0
+    assert np.all(np.abs(draws(again.posterior).mean(0) - e.mean(0)) / e.std(0) < 0.3)
 
 
 def test_simulate_batch_of_networks(rng):

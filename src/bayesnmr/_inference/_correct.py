@@ -111,9 +111,6 @@ def correct(
     cluster (`"local"` or an address) instead of here."""
     import time
 
-    import arviz  # noqa: F401  (registers the `.azstats` accessor of arviz_stats)
-    import xarray as xr
-
     t0 = time.perf_counter()
     offsets, j, sigma = parameters(samples, priors)
     shape = np.shape(next(iter(samples.values())))[:2]
@@ -122,7 +119,18 @@ def correct(
     su = simulate_batch(jnp.asarray(offsets), jnp.asarray(j), grid, surrogate)
     ll_exact, rss = log_likelihood(ex, data, sigma, None, marginal)
     ll_sur, _ = log_likelihood(su, data, sigma, model_error, marginal)
-    log_ratio = np.asarray(ll_exact - ll_sur, np.float64)
+    return weigh(ll_exact - ll_sur, shape, rss if marginal else None, min_ess, rng, t0)
+
+
+def weigh(log_ratio, shape, rss, min_ess: float, rng, t0: float) -> Correction:
+    """PSIS on the log ratios (exact over surrogate likelihood) of draws of `shape`
+    `(chains, draws)`, and the systematic resampling index; `rss` kept for sigma."""
+    import time
+
+    import arviz  # noqa: F401  (registers the `.azstats` accessor of arviz_stats)
+    import xarray as xr
+
+    log_ratio = np.asarray(log_ratio, np.float64).reshape(-1)
     if not np.all(np.isfinite(log_ratio)):
         raise FloatingPointError("The exact or surrogate likelihood is not finite at some draw.")
     lr = xr.DataArray(log_ratio.reshape(shape), dims=("chain", "draw"))
@@ -153,7 +161,7 @@ def correct(
         khat_threshold=float(min(1 - 1 / np.log10(total), 0.7)),
         min_ess=float(min_ess),
         log_evidence_ratio=float(m + np.log(np.mean(np.exp(log_ratio - m)))),
-        rss=rss if marginal else None,
+        rss=rss,
         seconds=time.perf_counter() - t0,
     )
 

@@ -18,17 +18,24 @@ def network_model(space: NetworkSpace, grid, solver, sigma, mx, my, iz1=None):
     `sigma`, or (`sigma=None`) $\sigma$ integrated out under the Jeffreys prior (the
     likelihood $\mathrm{RSS}^{-n/2}$, with `rss` recorded), as `chain_model` does. The
     observations are arguments, so one compiled sampler serves any data."""
+    from ._network_local import LocalNet
+
     obs = [mx, my] + ([] if iz1 is None else [iz1])
     k = space.n_offsets
+    local = isinstance(solver, LocalNet)
+    lo, hi = (solver.lower, solver.upper) if local else (space.lo, space.hi)
     parts = []
     if k:
-        parts.append(
-            numpyro.sample("offsets_hz", dist.Uniform(space.lo[:k], space.hi[:k]).to_event(1))
-        )
+        parts.append(numpyro.sample("offsets_hz", dist.Uniform(lo[:k], hi[:k]).to_event(1)))
     if space.lo.size > k:
-        parts.append(numpyro.sample("j_hz", dist.Uniform(space.lo[k:], space.hi[k:]).to_event(1)))
-    tr = simulate(space.system(jnp.concatenate(parts)), grid, solver)
-    sims = [tr.mx, tr.my] + ([] if iz1 is None else [tr.iz1])
+        parts.append(numpyro.sample("j_hz", dist.Uniform(lo[k:], hi[k:]).to_event(1)))
+    x = jnp.concatenate(parts)
+    if local:  # the problem-local surrogate: the traces straight from the free parameters
+        out = solver.net(x)
+        sims = [out[0], out[1]] + ([] if iz1 is None else [out[2]])
+    else:
+        tr = simulate(space.system(x), grid, solver)
+        sims = [tr.mx, tr.my] + ([] if iz1 is None else [tr.iz1])
     rss = sum(jnp.sum((a - b) ** 2) for a, b in zip(sims, obs, strict=True))
     if sigma is None:
         numpyro.deterministic("rss", rss)
@@ -56,17 +63,20 @@ def _network_mcmc(space, grid, solver, sigma, sampler, progress_bar):
     )
 
 
-def _init_params(space, starts):
-    """Chain starts `(chains, P)` in Hz as NumPyro's unconstrained init_params."""
+def _init_params(space, starts, lo=None, hi=None):
+    """Chain starts `(chains, P)` in Hz as NumPyro's unconstrained init_params, for the
+    boxes `[lo, hi]` (default: the spec's)."""
     from numpyro.distributions.transforms import biject_to
 
+    lo = space.lo if lo is None else np.asarray(lo)
+    hi = space.hi if hi is None else np.asarray(hi)
     k = space.n_offsets
     out = {}
     if k:
-        t = biject_to(dist.constraints.interval(space.lo[:k], space.hi[:k]))
+        t = biject_to(dist.constraints.interval(lo[:k], hi[:k]))
         out["offsets_hz"] = t.inv(jnp.asarray(starts[:, :k]))
     if space.lo.size > k:
-        t = biject_to(dist.constraints.interval(space.lo[k:], space.hi[k:]))
+        t = biject_to(dist.constraints.interval(lo[k:], hi[k:]))
         out["j_hz"] = t.inv(jnp.asarray(starts[:, k:]))
     if len(starts) == 1:  # NumPyro wants one chain's start without the chain axis
         out = {name: v[0] for name, v in out.items()}
@@ -103,48 +113,60 @@ def _predictive(space, data, solver, samples, n_draws, rng):
 
 
 def sample_network(data, spec, *, solver, sampler, seed, progress_bar, init,
-                   min_mode_probability=0.01, predictive_draws=200):  # fmt: skip
+                   min_mode_probability=0.01, predictive_draws=200, correction_draws=1000,
+                   min_ess=100.0, fallback=True):  # fmt: skip
     """NUTS over the free parameters of `spec`, from the global fit's modes (or `init`: a
     `FitResult` of `fit(data, spec)`): every mode with a Laplace probability of at least
     `min_mode_probability` is sampled with its own chains, started at the mode spread by
     its Laplace sds, and reported apart (`posterior`: the most probable; `posterior_mode1`,
     ...); $\\sigma$ is drawn afterwards from its exact conditional. The `modes` group lists
-    every mode found, with `sampled`."""
+    every mode found, with `sampled`.
+
+    `solver="local"`: around each mode a problem-local surrogate (`local_net`); its draws
+    (at most `correction_draws` per mode) solved exactly and reweighed (PSIS); where that
+    fails (`fallback`), the mode is sampled again with the exact solver."""
+    import warnings
+
     import arviz as az
     import xarray as xr
 
+    from ._correct import dataset as correction_dataset
+    from ._correct import resample, thinned
+    from ._diagnose import ConvergenceWarning
+    from ._network_local import correct_network, edge_problem, local_net
+
+    local = isinstance(solver, str)
+    exact = None if local else solver
     space = NetworkSpace(spec)
-    check_network_data(data, space, solver)
+    check_network_data(data, space, exact)
     if init is None:
-        fit = fit_network(data, spec, solver=solver, seed=seed, progress_bar=progress_bar)
+        fit = fit_network(data, spec, solver=exact, seed=seed, progress_bar=progress_bar)
     else:
         fit = init
     modes = list(fit.modes) or [_mode_of(fit)]
     sampled = [m for m in modes if m.probability >= min_mode_probability] or modes[:1]
     rng = np.random.default_rng(seed)
     n_obs = data.grid.n * (2 if data.iz1 is None else 3)
-    eps = 1e-6 * (space.hi - space.lo)
-    dt, seconds, first = None, 0.0, None
-    for k, mode in enumerate(sampled):
-        x0 = space.free(mode.offsets_hz, mode.j_hz)
+    dt, seconds, first, problems, fell_back = None, 0.0, None, [], []
+
+    def run(k, mode, run_solver):
+        lo, hi = (space.lo, space.hi) if run_solver is exact else (
+            np.asarray(run_solver.lower), np.asarray(run_solver.upper))  # fmt: skip
+        x0 = np.clip(space.free(mode.offsets_hz, mode.j_hz), lo, hi)
         sd = np.sqrt(np.diag(mode.covariance)) if mode.covariance is not None else None
-        sd = 0.01 * (space.hi - space.lo) if sd is None else sd
-        starts = np.clip(
-            x0 + rng.normal(size=(sampler.chains, x0.size)) * sd, space.lo + eps, space.hi - eps
-        )
+        sd = 0.01 * (hi - lo) if sd is None else sd
+        eps = 1e-6 * (hi - lo)
+        starts = np.clip(x0 + rng.normal(size=(sampler.chains, x0.size)) * sd, lo + eps, hi - eps)
         # A new MCMC per mode: NumPyro's MCMC refuses a second `run` with new init_params.
-        mcmc = _network_mcmc(space, data.grid, solver, None, sampler, progress_bar)
+        mcmc = _network_mcmc(space, data.grid, run_solver, None, sampler, progress_bar)
         t0 = time.perf_counter()
         mcmc.run(
             jax.random.PRNGKey(seed + 7919 * k),
             *_observed(data),
-            init_params=_init_params(space, starts),
+            init_params=_init_params(space, starts, lo, hi),
             extra_fields=("diverging", "num_steps", "accept_prob", "energy"),
         )
-        seconds += time.perf_counter() - t0
         samples = {n: np.asarray(v) for n, v in mcmc.get_samples(group_by_chain=True).items()}
-        rss = samples.pop("rss")
-        samples["sigma"] = np.sqrt(rss / (2 * rng.gamma(n_obs / 2, size=rss.shape)))
         extra = {n: np.asarray(v) for n, v in mcmc.get_extra_fields(group_by_chain=True).items()}
         stats = {
             "diverging": extra["diverging"],
@@ -152,19 +174,66 @@ def sample_network(data, spec, *, solver, sampler, seed, progress_bar, init,
             "acceptance_rate": extra["accept_prob"],
             "energy": extra["energy"],
         }
-        dims = {"offsets_hz": ["spin"], "j_hz": ["coupling"]}
-        coords = {"spin": space.offset_names, "coupling": space.coupling_names}
+        return samples, stats, time.perf_counter() - t0
+
+    def with_sigma(samples):
+        out = {n: v for n, v in samples.items() if n != "rss"}
+        rss = samples["rss"]
+        out["sigma"] = np.sqrt(rss / (2 * rng.gamma(n_obs / 2, size=rss.shape)))
+        return out
+
+    dims = {"offsets_hz": ["spin"], "j_hz": ["coupling"]}
+    coords = {"spin": space.offset_names, "coupling": space.coupling_names}
+    corrected = []
+    for k, mode in enumerate(sampled):
+        groups, extra_groups = {}, {}
+        if local:
+            net = local_net(space, mode, data.grid, seed=seed, progress_bar=progress_bar)
+            samples, stats, dt_s = run(k, mode, net)
+            kept = thinned(samples, correction_draws)
+            c = correct_network(data, space, kept, min_ess=min_ess, rng=rng)
+            edge = edge_problem(samples, net, space)
+            extra_groups["correction"] = correction_dataset(c, "ExactSolver")
+            extra_groups["correction"].attrs["local_surrogate"] = net.info
+            if edge:
+                extra_groups["correction"].attrs["ok"] = 0
+                extra_groups["correction"].attrs["problem"] = "; ".join(
+                    p for p in (c.problem(), edge) if p
+                )
+            if c.ok and not edge:
+                groups["posterior"] = resample(kept, c, True, n_obs, rng)
+                groups["posterior_surrogate"] = with_sigma(samples)
+                corrected.append(True)
+            else:
+                why = "; ".join(p for p in (c.problem(), edge) if p)
+                problems.append(f"mode {k}: {why}" if len(sampled) > 1 else why)
+                if fallback:
+                    fell_back.append(k)
+                    samples, stats, more = run(k, mode, exact)
+                    dt_s += more
+                    groups["posterior"] = with_sigma(samples)
+                else:
+                    groups["posterior"] = with_sigma(samples)
+                    groups["posterior_surrogate"] = with_sigma(samples)
+                corrected.append(False)
+        else:
+            samples, stats, dt_s = run(k, mode, exact)
+            groups["posterior"] = with_sigma(samples)
+        seconds += dt_s
+        groups["sample_stats"] = stats
         tree = az.from_dict(
-            {"posterior": samples, "sample_stats": stats},
-            dims={n: v for n, v in dims.items() if n in samples},
+            groups,
+            dims={n: v for n, v in dims.items() if n in groups["posterior"]},
             coords={n: v for n, v in coords.items() if v},
         )
+        for name, group in extra_groups.items():
+            tree[name] = group
         if dt is None:
-            dt, first = tree, samples
+            dt, first = tree, groups["posterior"]
         else:
             for name in tree.children:
                 dt[f"{name}_mode{k}"] = tree[name]
-    dt["posterior_predictive"] = _predictive(space, data, solver, first, predictive_draws, rng)
+    dt["posterior_predictive"] = _predictive(space, data, exact, first, predictive_draws, rng)
     observed = {"mx": data.mx, "my": data.my} | ({} if data.iz1 is None else {"iz1": data.iz1})
     dt["observed_data"] = xr.Dataset(
         {name: ("time", np.asarray(v)) for name, v in observed.items()},
@@ -177,8 +246,26 @@ def sample_network(data, spec, *, solver, sampler, seed, progress_bar, init,
             "names": list(spec.names),
             "sampling_seconds": seconds,
             "fit_offsets_hz": np.asarray(fit.offsets_hz).tolist(),
+            "solver": "local" if local else type(exact).__name__ if exact else "ExactSolver",
         }
     )
+    if local:
+        dt.attrs["corrected"] = int(all(corrected))
+        dt.attrs["correction_problem"] = "; ".join(problems)
+        if fell_back:
+            dt.attrs["fallback"] = "exact"
+        if problems:
+            what = (
+                "sampled again with the exact solver"
+                if fell_back
+                else "these draws are the local surrogate's, not the exact posterior"
+            )
+            warnings.warn(
+                f"The exact correction of the local surrogate's posterior failed "
+                f"({'; '.join(problems)}): {what}.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
     return dt
 
 

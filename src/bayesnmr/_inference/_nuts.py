@@ -128,10 +128,11 @@ def sample_posterior(
     if isinstance(priors, SystemSpec):  # any network of couplings, from a file
         from ._network_nuts import sample_network
 
-        if isinstance(solver, str) or getattr(solver, "approximate", False):
+        if (isinstance(solver, str) and solver != "local") or getattr(solver, "approximate", False):
             raise ValueError(
-                "A network of couplings is sampled with an exact forward model: surrogates "
-                "are trained for chains. Leave `solver` at its default."
+                "A network of couplings is sampled with an exact forward model or "
+                "`solver='local'` (a problem-local surrogate, corrected to the exact "
+                "posterior): the trained surrogates are for chains."
             )
         if model_error is not None or not marginal_sigma:
             raise ValueError(
@@ -141,7 +142,8 @@ def sample_posterior(
         return sample_network(
             data, priors, solver=solver, sampler=sampler, seed=seed,
             progress_bar=progress_bar, init=init, predictive_draws=predictive_draws,
-            min_mode_probability=min_mode_probability,
+            min_mode_probability=min_mode_probability, correction_draws=correction_draws,
+            min_ess=min_ess, fallback=fallback,
         )  # fmt: skip
     priors = Priors.from_data(data) if priors is None else priors
     if isinstance(solver, str) and solver != "local":

@@ -264,14 +264,17 @@ def save_spin_system(spec: SystemSpec, path: str | os.PathLike) -> Path:
 
 def system_spec(system: SpinSystem, offset_boxes=None, coupling_boxes=None) -> SystemSpec:
     """A `SystemSpec` of `system`: every non-zero coupling listed, with the prior boxes
-    given (`offset_boxes`: `(N, 2)` in Hz or `None` for fixed offsets; `coupling_boxes`:
+    given (`offset_boxes`: `(N, 2)` in Hz, `None` for all fixed, or a list with `None`
+    for each fixed one; `coupling_boxes`:
     `{(i, j): (lo, hi)}` with spins counted from 0), the rest fixed."""
     if not isinstance(system, SpinSystem):
         raise ValueError(f"Argument `system` must be a `bn.SpinSystem`, not {type(system)}.")
     n = system.n_spins
     names = system.names or tuple(f"S{i + 1}" for i in range(n))
     boxes = (
-        (None,) * n if offset_boxes is None else tuple(tuple(map(float, b)) for b in offset_boxes)
+        (None,) * n
+        if offset_boxes is None
+        else tuple(None if b is None else tuple(map(float, b)) for b in offset_boxes)
     )
     jm = np.asarray(system.j_hz)
     coupling_boxes = coupling_boxes or {}

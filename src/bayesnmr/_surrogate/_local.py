@@ -140,10 +140,12 @@ def _match(v_ref: np.ndarray, v: np.ndarray) -> np.ndarray:
     return perm
 
 
-def _amplitudes(n: int, eig) -> tuple[list, list]:
+def _amplitudes(n: int, eig, iz_index: int = 0) -> tuple[list, list]:
+    """The FID's and `iz1`'s amplitudes (`iz1`: of spin `iz_index`, from 0)."""
     fid = [np.asarray(raising_amplitudes(n, k)(eig[k][1], eig[k + 1][1])) for k in range(n)]
     iz1 = [
-        np.asarray(iz1_amplitudes(sectors(n)[k].z[0])(eig[k][1], eig[k][1])) for k in range(n + 1)
+        np.asarray(iz1_amplitudes(sectors(n)[k].z[iz_index])(eig[k][1], eig[k][1]))
+        for k in range(n + 1)
     ]
     return fid, iz1
 
@@ -167,9 +169,9 @@ def _select(mats: list[np.ndarray], tol: float, pairs: bool) -> np.ndarray:
     return index[keep]
 
 
-def _line_values(n, eig, fid_idx, iz1_idx, perms):
+def _line_values(n, eig, fid_idx, iz1_idx, perms, iz_index=0):
     """Frequencies (rad/s) and weights of the chosen lines at one point."""
-    fid, iz1 = _amplitudes(n, eig)
+    fid, iz1 = _amplitudes(n, eig, iz_index)
     out = []
     for idx, mats, pairs in ((fid_idx, fid, False), (iz1_idx, iz1, True)):
         freq, weight = np.empty(len(idx)), np.empty(len(idx))
@@ -195,10 +197,15 @@ def fit_line_net(
     n_points: int | None = None,
     seed: int = 0,
     progress_bar: bool = True,
+    system=None,
 ) -> tuple[LineNet, dict]:
     """Fit a `LineNet` on the box `[lower, upper]` (offsets then J, Hz) from exact line
     lists at `n_points` points (default: twice the number of coefficients per line, plus
     16); returns the net and a training record.
+
+    `system`: for any network of couplings, a function from a parameter vector (any
+    length, the box's) to its `SpinSystem` (whose `iz_spin` the `iz1` lines follow);
+    default: a chain's offsets then its one J.
 
     Neighbouring lines are merged into bundles (their summed weight at their weighted
     mean frequency) while the error that makes, second order in their spread, stays
@@ -210,19 +217,35 @@ def fit_line_net(
 
     lower, upper = np.asarray(lower, np.float64), np.asarray(upper, np.float64)
     p = lower.size
-    n = p - 1
     q = n_features(p)
     centre, scale = (lower + upper) / 2, (upper - lower) / 2
+    if system is None:
+        n, iz_index = p - 1, 0
+
+        def decompose(theta):
+            return _decompose(n, theta)
+    else:
+        s0 = system(centre)
+        n, iz_index, pairs = s0.n_spins, s0.iz_spin - 1, s0.pairs
+
+        def decompose(theta):
+            s = system(theta)
+            nu, pj = np.asarray(s.offsets_hz, np.float64), np.asarray(s.pair_j_hz, np.float64)
+            return [
+                eigh_in_place(sector_hamiltonian(nu, pj, k, xp=np, pairs=pairs))
+                for k in range(n + 1)
+            ]
+
     m = 2 * q + 16 if n_points is None else int(n_points)
     x = np.concatenate([np.zeros((1, p)), 2 * qmc.LatinHypercube(d=p, rng=seed).random(m - 1) - 1])
-    eig0 = _decompose(n, centre)
-    fid0, iz10 = _amplitudes(n, eig0)
+    eig0 = decompose(centre)
+    fid0, iz10 = _amplitudes(n, eig0, iz_index)
     fid_idx, iz1_idx = _select(fid0, tol, False), _select(iz10, tol, True)
     values = []
     for xi in tqdm(x, disable=not progress_bar, desc="local surrogate: exact line lists"):
-        eig = eig0 if not xi.any() else _decompose(n, centre + scale * xi)
+        eig = eig0 if not xi.any() else decompose(centre + scale * xi)
         perms = [_match(v0, v) for (_, v0), (_, v) in zip(eig0, eig, strict=True)]
-        values.append(_line_values(n, eig, fid_idx, iz1_idx, perms))
+        values.append(_line_values(n, eig, fid_idx, iz1_idx, perms, iz_index))
     phi = np.asarray(quadratic_features(jnp.asarray(x)))
     coef, residual, counts = [], [], []
     for freq, weight in ((0, 1), (2, 3)):
