@@ -890,6 +890,38 @@ FIGURES.append(
 )
 
 
+def _network_fit_rows() -> list[str]:
+    d = _json("network_fit.json")
+    out = []
+    for width, row in d["summary"].items():
+        cells = []
+        for name in ("global", "file_starts"):
+            c = row[name]["counts"]
+            cells.append(
+                f"{c['truth']} / {c['identifiability']} / {c['search failure']} | "
+                f"{row[name]['median_seconds']:.1f} s"
+            )
+        out.append(f"| ±{float(width):g} Hz | {row['problems']} | " + " | ".join(cells) + " |")
+    return out
+
+
+def _network_local_rows() -> list[str]:
+    out = []
+    for r in _json("network_local.json")["rows"]:
+        lo, hi = r["sd_ratio_range"]
+        out.append(
+            f"| {r['problem']} | {r['n_spins']} | {r['free_parameters']} | "
+            f"{r['exact_seconds']:.0f} s | {r['local_seconds']:.0f} s | "
+            f"{r['exact_over_local']:.1f}× | {r['pareto_k']:.2f} | {r['effective_draws']:.0f} | "
+            f"{r['max_shift_in_exact_sd']:.2f} | {lo:.2f}–{hi:.2f} |"
+        )
+    return out
+
+
+FIGURES += [("docs/spin-systems.md", lambda i=i: _network_fit_rows()[i]) for i in range(2)]
+FIGURES += [("docs/spin-systems.md", lambda i=i: _network_local_rows()[i]) for i in range(2)]
+
+
 @pytest.mark.parametrize(
     "doc, render", FIGURES, ids=[f"{d}:{i}" for i, (d, _) in enumerate(FIGURES)]
 )

@@ -202,6 +202,7 @@ def sample_network(data, spec, *, solver, sampler, seed, progress_bar, init,
                 )
             if c.ok and not edge:
                 groups["posterior"] = resample(kept, c, True, n_obs, rng)
+                del groups["posterior"]["rss"]  # the surrogate's; sigma is from the exact one
                 groups["posterior_surrogate"] = with_sigma(samples)
                 corrected.append(True)
             else:

@@ -72,9 +72,12 @@ def sample_posterior(
       couplings (uniform on their boxes; tied couplings share a parameter), from the
       modes of the global `fit(data, spec)` (or of `init`, such a `FitResult`), each
       sampled and reported apart as for a chain, chains spread by the mode's Laplace
-      sds, $\\sigma$ integrated out and drawn afterwards; exact forward models only. Its
-      `posterior` has `offsets_hz` over the free spins (`spin`) and `j_hz` over the free
-      couplings (`coupling`, named `"H1-H2"`).
+      sds, $\\sigma$ integrated out and drawn afterwards; the exact solver or
+      `solver="local"` (a problem-local surrogate per mode, corrected as for a chain;
+      where the correction fails, or the posterior reaches the edge of the surrogate's
+      region, the mode is sampled again exactly). Its `posterior` has `offsets_hz` over
+      the free spins (`spin`) and `j_hz` over the free couplings (`coupling`, named
+      `"H1-H2"`).
     - `solver`: the forward model: exact by default; a surrogate (`bn.load_surrogate`,
       `bn.train_local_surrogate`); or `"local"`: a problem-local surrogate trained for
       these data, around each mode found by the (exact) fit, on a box of 10 Laplace sds
@@ -133,6 +136,11 @@ def sample_posterior(
                 "A network of couplings is sampled with an exact forward model or "
                 "`solver='local'` (a problem-local surrogate, corrected to the exact "
                 "posterior): the trained surrogates are for chains."
+            )
+        if correct is False and solver == "local":
+            raise ValueError(
+                "A network's local-surrogate posterior is always corrected to the exact one: "
+                "leave `correct` at its default (or sample with the exact solver)."
             )
         if model_error is not None or not marginal_sigma:
             raise ValueError(
