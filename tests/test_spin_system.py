@@ -479,6 +479,10 @@ def test_local_surrogate_posterior_of_a_network_is_the_exact_one(tmp_path, allow
     with pytest.warns(bn.ConvergenceWarning, match="sampled again with the exact solver"):
         again = bn.sample_posterior(data, spec, solver="local", **settings)
     assert again.attrs["fallback"] == "exact" and again.attrs["corrected"] == 0
+    relaxing = dataclasses.replace(spec, system=bn.SpinSystem(
+        spec.system.offsets_hz, spec.system.j_hz, 0.5, names=spec.system.names))  # fmt: skip
+    with pytest.raises(ValueError, match="no relaxation"):
+        bn.sample_posterior(data, relaxing, solver="local", **settings)
     assert np.all(np.abs(draws(again.posterior).mean(0) - e.mean(0)) / e.std(0) < 0.3)
 
 

@@ -215,9 +215,12 @@ def fit_network(data, spec, *, solver=None, init=None, n_starts=None, steps=25,
     boxes, half at the file's values) are screened on the line-broadened misfit
     (weights $e^{-t/\\tau}$, the first $\\tau$ of `broadening`); the best `4 n_starts`
     descend on it; the best `n_starts` of those (on the last $\\tau$'s misfit) go through
-    the remaining stages and then the data. **With `init`** (a vector of the free
-    parameters, in the order of the names), from it and `n_starts - 1` random points of
-    the boxes, through every stage. 8 starts by default.
+    the remaining stages and then the data, descending on the data again until no start
+    improves; then hops (`_hops`: the best solution with one parameter moved, or two
+    offsets swapped), the best `n_starts` of them descended the same way, while the
+    misfit improves. **With `init`** (a vector of the free parameters, in the order of
+    the names), from it and `n_starts - 1` random points of the boxes, through every
+    stage. 8 starts by default; `n_starts` in the result counts the descents.
 
     **Returns** a `FitResult` with the distinct optima as `modes` (Laplace
     probabilities, $\\sigma$ integrated out) and the Laplace covariance of the best.
@@ -295,6 +298,7 @@ def fit_network(data, spec, *, solver=None, init=None, n_starts=None, steps=25,
             bar.update()
             u = u[np.argsort(screen(np.asarray(jax.vmap(to_hz)(u)), fine))[:n_starts]]
             xs, losses = finish(u, (*broadening[1:], None))
+            descended = 5 * n_starts
             # Hops: the best solution with one parameter moved (an offset by whole periods
             # 1/T, a coupling across its box) or two offsets swapped, screened, the best
             # descended again, until the misfit stops improving.
@@ -302,6 +306,7 @@ def fit_network(data, spec, *, solver=None, init=None, n_starts=None, steps=25,
                 hops = _hops(xs[np.argmin(losses)], space, data.grid)
                 pick = np.argsort(screen(hops, fine))[:n_starts]
                 hop_xs, hop_losses = finish(to_u(_pad(hops[pick], n_starts)), (fine, None))
+                descended += n_starts
                 improved = hop_losses.min() < losses.min() * (1 - 1e-9)
                 xs, losses = np.vstack([xs, hop_xs]), np.r_[losses, hop_losses]
                 if not improved:
@@ -315,6 +320,7 @@ def fit_network(data, spec, *, solver=None, init=None, n_starts=None, steps=25,
                 )
             u = to_u(np.vstack([first, rng.uniform(space.lo, space.hi, (n_starts - 1, lo.size))]))
             xs, losses = finish(u, (*broadening, None))
+            descended = n_starts
     keep = _distinct(xs, losses)
     xs, losses = xs[keep], losses[keep]
     seconds = time.perf_counter() - t0
@@ -343,7 +349,7 @@ def fit_network(data, spec, *, solver=None, init=None, n_starts=None, steps=25,
         names=space.names,
         covariance=modes[0].covariance if modes else None,
         modes=modes,
-        n_starts=int(len(u)) if init is not None else 5 * n_starts,
+        n_starts=descended,
     )
 
 

@@ -31,7 +31,11 @@ def local_net(space: NetworkSpace, mode, grid, *, seed: int, progress_bar, widen
     import json
 
     x0 = space.free(mode.offsets_hz, mode.j_hz)
-    lower, upper = region_box(x0, np.sqrt(np.diag(mode.covariance)), widen, (space.lo, space.hi))
+    if mode.covariance is None:  # a fit without Laplace errors: 1 % of each box as its sd
+        sd = 0.01 * (space.hi - space.lo)
+    else:
+        sd = np.sqrt(np.diag(mode.covariance))
+    lower, upper = region_box(x0, sd, widen, (space.lo, space.hi))
     t0 = time.perf_counter()
     net, record = fit_line_net(
         lower, upper, grid, seed=seed, progress_bar=bool(progress_bar),

@@ -137,6 +137,11 @@ def sample_network(data, spec, *, solver, sampler, seed, progress_bar, init,
 
     local = isinstance(solver, str)
     exact = None if local else solver
+    if local and spec.system.t2_s is not None:
+        raise ValueError(
+            "The problem-local surrogate has no relaxation, and this spin system has `t2_s`: "
+            "sample it with the exact solver (leave `solver` at its default)."
+        )
     space = NetworkSpace(spec)
     check_network_data(data, space, exact)
     if init is None:
