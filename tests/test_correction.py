@@ -172,3 +172,35 @@ def test_local_surrogate_bad_input():
     data = bn.synthesize(CHAIN, GRID, sigma=SIGMA, seed=4)
     with pytest.raises(ValueError, match="'local'"):
         bn.sample_posterior(data, solver="nonsense")
+
+
+def test_a_posterior_truncated_by_the_local_region_is_flagged():
+    # PSIS weighs draws inside the region only; draws piled against a bound of the region
+    # that lies inside the prior box mean the region cut the posterior off.
+    import dataclasses
+
+    from bayesnmr._inference._correct import Correction, edge_problem
+    from bayesnmr._inference._nuts import _region_edge
+
+    rng = np.random.default_rng(0)
+    inside = rng.uniform(-0.5, 0.5, (1000, 2))
+    lo, hi, plo, phi = [-1, -1], [1, 1], [-10, -10], [10, 10]
+    assert edge_problem(inside, lo, hi, plo, phi, ["a", "b"]) == ""
+    piled = inside.copy()
+    piled[:50, 1] = 0.99  # 5 % of b's draws at its upper bound
+    assert "edge of the local surrogate's region in b" in edge_problem(piled, lo, hi, plo, phi,
+                                                                        ["a", "b"])  # fmt: skip
+    # The same bound on the prior box's edge is the prior's, not a truncation.
+    assert edge_problem(piled, lo, hi, plo, [10, 1], ["a", "b"]) == ""
+    c = Correction(np.zeros((1, 4)), np.zeros((1, 4)), np.zeros((1, 4), int), 0.1, 500.0,
+                   0.7, 100.0, 0.0, None)  # fmt: skip
+    assert c.ok and not dataclasses.replace(c, edge="cut").ok
+    assert dataclasses.replace(c, edge="cut").problem() == "cut"
+    # A chain's draws, region and priors as the local workflow has them.
+    priors = bn.Priors.around([-40.0, 40.0], 10.0, j_hz=(0.0, 20.0))
+    region = bn.Priors.around([-40.0, 40.0], 0.5, j_hz=(7.0, 8.0))
+    samples = {"offsets_hz": np.array([-40.0, 40.0]) + rng.normal(0, 0.05, (2, 100, 2)),
+               "j_hz": rng.uniform(7.2, 7.8, (2, 100))}  # fmt: skip
+    assert _region_edge(samples, region, priors) == ""
+    samples["j_hz"][:, :10] = 7.999
+    assert _region_edge(samples, region, priors).endswith("in j_hz")

@@ -40,10 +40,13 @@ class Correction:
     log_evidence_ratio: float
     rss: np.ndarray | None
     seconds: float = 0.0
+    edge: str = ""
 
     @property
     def ok(self) -> bool:
-        return bool(self.pareto_k <= self.khat_threshold and self.ess >= self.min_ess)
+        return bool(
+            self.pareto_k <= self.khat_threshold and self.ess >= self.min_ess and not self.edge
+        )
 
     def problem(self) -> str:
         """Why the correction cannot be trusted (empty when it can)."""
@@ -52,7 +55,26 @@ class Correction:
             out.append(f"Pareto k-hat {self.pareto_k:.2f} > {self.khat_threshold:.2f}")
         if not self.ess >= self.min_ess:
             out.append(f"only {self.ess:.0f} effective draws after correction (< {self.min_ess:g})")
+        if self.edge:
+            out.append(self.edge)
         return "; ".join(out)
+
+
+def edge_problem(x, region_lo, region_hi, prior_lo, prior_hi, names, share: float = 0.01) -> str:
+    """Why a local surrogate's region truncates its posterior (empty if it does not):
+    more than `share` of the draws `x` `(S, P)` of some parameter within 2 % of the
+    region's width of one of its bounds, where that bound lies inside the prior box.
+    PSIS cannot see this: it weighs draws inside the region only."""
+    lo, hi = np.asarray(region_lo, float), np.asarray(region_hi, float)
+    margin = 0.02 * (hi - lo)
+    inner_lo = lo > np.asarray(prior_lo, float) + 1e-9
+    inner_hi = hi < np.asarray(prior_hi, float) - 1e-9
+    x = np.asarray(x, float)
+    near = ((x < lo + margin) & inner_lo) | ((x > hi - margin) & inner_hi)
+    bad = [name for name, f in zip(names, near.mean(0), strict=True) if f > share]
+    if not bad:
+        return ""
+    return f"the posterior reaches the edge of the local surrogate's region in {', '.join(bad)}"
 
 
 def parameters(samples: dict, priors) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

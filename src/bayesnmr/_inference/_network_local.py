@@ -4,6 +4,7 @@ and weight a quadratic in the free parameters, fitted to exact line lists) on a 
 10 Laplace sds; NUTS on it; every kept draw solved exactly and the draws reweighed by
 PSIS (`weigh`), as for a chain."""
 
+import dataclasses
 import time
 
 import equinox as eqx
@@ -12,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._surrogate._local import LineNet, fit_line_net, region_box
-from ._correct import Correction, weigh
+from ._correct import Correction, edge_problem, weigh
 from ._network import NetworkSpace, _functions, _plan_and_consts
 
 
@@ -46,10 +47,12 @@ def local_net(space: NetworkSpace, mode, grid, *, seed: int, progress_bar, widen
     return LocalNet(net, jnp.asarray(lower), jnp.asarray(upper), info)
 
 
-def correct_network(data, space: NetworkSpace, samples: dict, *, min_ess, rng) -> Correction:
+def correct_network(data, space: NetworkSpace, net: LocalNet, samples: dict, *, min_ess,
+                    rng) -> Correction:  # fmt: skip
     """Weigh draws of a local surrogate's posterior (`samples`, with the surrogate's `rss`)
     by the exact likelihood, $\\sigma$ integrated out: the ratio is
-    $(\\mathrm{RSS}_\\mathrm{exact} / \\mathrm{RSS}_\\mathrm{local})^{-n/2}$."""
+    $(\\mathrm{RSS}_\\mathrm{exact} / \\mathrm{RSS}_\\mathrm{local})^{-n/2}$; a failure
+    too where the draws reach the edge of `net`'s region (`edge_problem`)."""
     t0 = time.perf_counter()
     shape = np.shape(samples["rss"])
     parts = [np.asarray(samples[k]).reshape(-1, np.shape(samples[k])[-1])
@@ -66,22 +69,6 @@ def correct_network(data, space: NetworkSpace, samples: dict, *, min_ess, rng) -
     )
     n_obs = data.grid.n * (2 if data.iz1 is None else 3)
     log_ratio = -0.5 * n_obs * (np.log(rss) - np.log(np.asarray(samples["rss"]).reshape(-1)))
-    return weigh(log_ratio, shape, rss, min_ess, rng, t0)
-
-
-def edge_problem(samples: dict, net: LocalNet, space: NetworkSpace, share: float = 0.01) -> str:
-    """Why the local region truncates the posterior (empty if it does not): more than
-    `share` of the draws of some parameter within 2 % of the region's width of one of
-    its bounds, where that bound lies inside the prior box. PSIS cannot see this: it
-    weighs draws inside the region only."""
-    parts = [np.asarray(samples[k]).reshape(-1, np.shape(samples[k])[-1])
-             for k in ("offsets_hz", "j_hz") if k in samples]  # fmt: skip
-    x = np.concatenate(parts, axis=1)
-    lo, hi = np.asarray(net.lower), np.asarray(net.upper)
-    margin = 0.02 * (hi - lo)
-    inner_lo, inner_hi = lo > space.lo + 1e-9, hi < space.hi - 1e-9
-    near = ((x < lo + margin) & inner_lo) | ((x > hi - margin) & inner_hi)
-    bad = [name for name, f in zip(space.names, near.mean(0), strict=True) if f > share]
-    if not bad:
-        return ""
-    return f"the posterior reaches the edge of the local surrogate's region in {', '.join(bad)}"
+    c = weigh(log_ratio, shape, rss, min_ess, rng, t0)
+    edge = edge_problem(x, net.lower, net.upper, space.lo, space.hi, space.names)
+    return dataclasses.replace(c, edge=edge)

@@ -133,7 +133,7 @@ def sample_network(data, spec, *, solver, sampler, seed, progress_bar, init,
     from ._correct import dataset as correction_dataset
     from ._correct import resample, thinned
     from ._diagnose import ConvergenceWarning
-    from ._network_local import correct_network, edge_problem, local_net
+    from ._network_local import correct_network, local_net
 
     local = isinstance(solver, str)
     exact = None if local else solver
@@ -196,23 +196,16 @@ def sample_network(data, spec, *, solver, sampler, seed, progress_bar, init,
             net = local_net(space, mode, data.grid, seed=seed, progress_bar=progress_bar)
             samples, stats, dt_s = run(k, mode, net)
             kept = thinned(samples, correction_draws)
-            c = correct_network(data, space, kept, min_ess=min_ess, rng=rng)
-            edge = edge_problem(samples, net, space)
+            c = correct_network(data, space, net, kept, min_ess=min_ess, rng=rng)
             extra_groups["correction"] = correction_dataset(c, "ExactSolver")
             extra_groups["correction"].attrs["local_surrogate"] = net.info
-            if edge:
-                extra_groups["correction"].attrs["ok"] = 0
-                extra_groups["correction"].attrs["problem"] = "; ".join(
-                    p for p in (c.problem(), edge) if p
-                )
-            if c.ok and not edge:
+            if c.ok:
                 groups["posterior"] = resample(kept, c, True, n_obs, rng)
                 del groups["posterior"]["rss"]  # the surrogate's; sigma is from the exact one
                 groups["posterior_surrogate"] = with_sigma(samples)
                 corrected.append(True)
             else:
-                why = "; ".join(p for p in (c.problem(), edge) if p)
-                problems.append(f"mode {k}: {why}" if len(sampled) > 1 else why)
+                problems.append(f"mode {k}: {c.problem()}" if len(sampled) > 1 else c.problem())
                 if fallback:
                     fell_back.append(k)
                     samples, stats, more = run(k, mode, exact)

@@ -14,7 +14,7 @@ from .._physics._system_file import SystemSpec
 from ._chains import chain_clusters, chain_starts, mode_at, start_modes, take
 from ._correct import correct as correct_draws
 from ._correct import dataset as correction_dataset
-from ._correct import parameters, resample, thinned
+from ._correct import edge_problem, parameters, resample, thinned
 from ._data import Dataset
 from ._diagnose import ConvergenceWarning
 from ._local import local_model
@@ -317,6 +317,8 @@ def _sample(
                 rng=rng,
                 scheduler=scheduler,
             )
+            if local:  # a truncation by the local region, which PSIS cannot see
+                c = dataclasses.replace(c, edge=_region_edge(kept[-1], run.priors, priors))
             corrections.append(c)
             if not local:  # the surrogate's evidence, made exact (local modes: already exact)
                 run.mode = dataclasses.replace(
@@ -378,6 +380,24 @@ def _sample(
         dt.attrs["true_j_hz"] = np.atleast_1d(np.asarray(data.truth["j_hz"], float))
         dt.attrs["true_sigma"] = float(data.truth["sigma"])
     return dt, modes
+
+
+def _region_edge(samples: dict, region: Priors, priors: Priors) -> str:
+    """`edge_problem` of a chain's draws: `region` the priors cut to a local surrogate's
+    domain, `priors` the boxes they were cut from."""
+    cols, lo, hi, plo, phi, names = [], [], [], [], [], []
+    for key in ("offsets_hz", "j_hz"):
+        if key not in samples:
+            continue
+        v = np.asarray(samples[key])
+        v = v.reshape(v.shape[0] * v.shape[1], -1)
+        r = np.broadcast_to(np.asarray(getattr(region, key), float).reshape(-1, 2), (v.shape[1], 2))
+        q = np.broadcast_to(np.asarray(getattr(priors, key), float).reshape(-1, 2), (v.shape[1], 2))
+        cols.append(v)
+        lo, hi = [*lo, *r[:, 0]], [*hi, *r[:, 1]]
+        plo, phi = [*plo, *q[:, 0]], [*phi, *q[:, 1]]
+        names += [f"{key}[{i}]" for i in range(v.shape[1])] if v.shape[1] > 1 else [key]
+    return edge_problem(np.hstack(cols), lo, hi, plo, phi, names)
 
 
 def _predictive(data, priors, solver, samples, predictive_draws, model_error, rng):
