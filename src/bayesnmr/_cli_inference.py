@@ -114,13 +114,16 @@ def cmd_fit(args: argparse.Namespace) -> int:
     result = bn.fit(data, priors, n_starts=args.starts, steps=args.steps, seed=args.seed)
     spec = priors if isinstance(priors, bn.SystemSpec) else None
     if spec is not None:
-        print(f"Fitted the network of {args.system} from its values and random starts.")
+        print(f"Searched the network of {args.system} from the data alone, in its boxes.")
     elif not args.offsets:
         print(f"Searched every order of {data.n_spins} spins, offsets in the spectral window.")
     print(f"Fit of {args.data} ({data.n_spins} spins):")
     _print_fit(result, spec)
     if data.truth:
-        print(f"  truth: offsets {data.truth['offsets_hz']}, J {data.truth['j_hz']}")
+        from ._inference._fit import couplings_text
+
+        offsets = np.round(np.asarray(data.truth["offsets_hz"], float), 4).tolist()
+        print(f"  truth: offsets {offsets} Hz, J {couplings_text(data.truth['j_hz'], 4)} Hz")
     return 0
 
 

@@ -56,16 +56,21 @@ class FitResult:
         """The competing solutions, one line each, most probable first."""
         lines = []
         for k, m in enumerate(self.modes):
-            j = np.round(np.atleast_1d(m.j_hz), 3)
-            if j.ndim == 2:  # a network: the non-zero couplings
-                j = {f"{a + 1}-{b + 1}": float(j[a, b]) for a, b in np.argwhere(np.triu(j))}
-            else:
-                j = j.tolist()
+            j = couplings_text(m.j_hz, 3)
             lines.append(
                 f"mode {k}: p = {m.probability:.3g}, misfit {m.loss:.6g}, offsets "
                 f"{np.round(m.offsets_hz, 3).tolist()} Hz, J {j} Hz"
             )
         return "\n".join(lines)
+
+
+def couplings_text(j_hz, decimals: int):
+    """Couplings for printing, rounded: a chain's as a list, a network's matrix as its
+    coupled pairs `{"1-2": J}` (spins counted from 1)."""
+    j = np.round(np.atleast_1d(np.asarray(j_hz, float)), decimals)
+    if j.ndim == 2:
+        return {f"{a + 1}-{b + 1}": float(j[a, b]) for a, b in np.argwhere(np.triu(j))}
+    return j.tolist()
 
 
 def fit(
