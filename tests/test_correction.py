@@ -180,7 +180,7 @@ def test_a_posterior_truncated_by_the_local_region_is_flagged():
     import dataclasses
 
     from bayesnmr._inference._correct import Correction, edge_problem
-    from bayesnmr._inference._nuts import _region_edge
+    from bayesnmr._inference._local import region_edge as _region_edge
 
     rng = np.random.default_rng(0)
     inside = rng.uniform(-0.5, 0.5, (1000, 2))

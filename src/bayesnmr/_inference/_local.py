@@ -9,6 +9,7 @@ from .._physics._grid import TimeGrid
 from .._surrogate._domain import Domain
 from .._surrogate._local import region_box, train_local_surrogate
 from .._surrogate._solver import Surrogate
+from ._correct import edge_problem
 from ._descent import Space
 from ._model import Priors
 from ._modes import Mode
@@ -51,3 +52,21 @@ def restricted(priors: Priors, domain) -> Priors:
     """`priors` with every free box cut down to `domain`."""
     box = domain.offset_boxes
     return dataclasses.replace(priors, offsets_hz=box, j_hz=np.asarray(domain.j_hz, float))
+
+
+def region_edge(samples: dict, region: Priors, priors: Priors) -> str:
+    """`edge_problem` of a chain's draws: `region` the priors cut to a local surrogate's
+    domain, `priors` the boxes they were cut from."""
+    cols, lo, hi, plo, phi, names = [], [], [], [], [], []
+    for key in ("offsets_hz", "j_hz"):
+        if key not in samples:
+            continue
+        v = np.asarray(samples[key])
+        v = v.reshape(v.shape[0] * v.shape[1], -1)
+        r = np.broadcast_to(np.asarray(getattr(region, key), float).reshape(-1, 2), (v.shape[1], 2))
+        q = np.broadcast_to(np.asarray(getattr(priors, key), float).reshape(-1, 2), (v.shape[1], 2))
+        cols.append(v)
+        lo, hi = [*lo, *r[:, 0]], [*hi, *r[:, 1]]
+        plo, phi = [*plo, *q[:, 0]], [*phi, *q[:, 1]]
+        names += [f"{key}[{i}]" for i in range(v.shape[1])] if v.shape[1] > 1 else [key]
+    return edge_problem(np.hstack(cols), lo, hi, plo, phi, names)

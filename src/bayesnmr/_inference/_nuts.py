@@ -8,18 +8,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._physics._exact import ExactSolver
-from .._physics._simulate import simulate_batch
 from .._physics._solver import AbstractSolver
 from .._physics._system_file import SystemSpec
 from ._chains import chain_clusters, chain_starts, mode_at, start_modes, take
 from ._correct import correct as correct_draws
 from ._correct import dataset as correction_dataset
-from ._correct import edge_problem, parameters, resample, thinned
+from ._correct import resample, thinned
 from ._data import Dataset
 from ._diagnose import ConvergenceWarning
-from ._local import local_model
+from ._local import local_model, region_edge
 from ._model import Priors, check_chain_data, check_model_error
 from ._modes import Mode, modes_dataset, renormalised
+from ._predictive import predictive as _predictive
 from ._sampler import NUTS, check_sampler, prepare
 
 
@@ -318,7 +318,7 @@ def _sample(
                 scheduler=scheduler,
             )
             if local:  # a truncation by the local region, which PSIS cannot see
-                c = dataclasses.replace(c, edge=_region_edge(kept[-1], run.priors, priors))
+                c = dataclasses.replace(c, edge=region_edge(kept[-1], run.priors, priors))
             corrections.append(c)
             if not local:  # the surrogate's evidence, made exact (local modes: already exact)
                 run.mode = dataclasses.replace(
@@ -380,42 +380,3 @@ def _sample(
         dt.attrs["true_j_hz"] = np.atleast_1d(np.asarray(data.truth["j_hz"], float))
         dt.attrs["true_sigma"] = float(data.truth["sigma"])
     return dt, modes
-
-
-def _region_edge(samples: dict, region: Priors, priors: Priors) -> str:
-    """`edge_problem` of a chain's draws: `region` the priors cut to a local surrogate's
-    domain, `priors` the boxes they were cut from."""
-    cols, lo, hi, plo, phi, names = [], [], [], [], [], []
-    for key in ("offsets_hz", "j_hz"):
-        if key not in samples:
-            continue
-        v = np.asarray(samples[key])
-        v = v.reshape(v.shape[0] * v.shape[1], -1)
-        r = np.broadcast_to(np.asarray(getattr(region, key), float).reshape(-1, 2), (v.shape[1], 2))
-        q = np.broadcast_to(np.asarray(getattr(priors, key), float).reshape(-1, 2), (v.shape[1], 2))
-        cols.append(v)
-        lo, hi = [*lo, *r[:, 0]], [*hi, *r[:, 1]]
-        plo, phi = [*plo, *q[:, 0]], [*phi, *q[:, 1]]
-        names += [f"{key}[{i}]" for i in range(v.shape[1])] if v.shape[1] > 1 else [key]
-    return edge_problem(np.hstack(cols), lo, hi, plo, phi, names)
-
-
-def _predictive(data, priors, solver, samples, predictive_draws, model_error, rng):
-    """Posterior-predictive traces: the forward model at thinned draws, plus noise."""
-    import xarray as xr
-
-    offsets, j, sigma = parameters(samples, priors)
-    keep = np.linspace(0, len(offsets) - 1, min(predictive_draws, len(offsets))).astype(int)
-    offsets, j, sigma = offsets[keep], j[keep], sigma[keep]
-    tr = simulate_batch(jnp.asarray(offsets, float), jnp.asarray(j, float), data.grid, solver)
-    out = {}
-    names = ("mx", "my") + (("iz1",) if data.iz1 is not None else ())
-    for i, name in enumerate(names):
-        sd = (
-            sigma[:, None]
-            if model_error is None
-            else np.sqrt(sigma[:, None] ** 2 + np.asarray(model_error[i]) ** 2)
-        )
-        noisy = np.asarray(getattr(tr, name)) + sd * rng.normal(size=(len(keep), data.grid.n))
-        out[name] = (("chain", "draw", "time"), noisy[None])
-    return xr.Dataset(out, coords={"time": data.grid.times})
