@@ -24,6 +24,13 @@ T = 300 points at dt = 1 ms, FID and iz1, float64:
   over the reference's, both medians from that process: the ratio the noise of a busy
   machine affects least), and the `numpy.linalg.eigh` of every block alone
   (`eigh_seconds`, `ratio_to_eigh`: the floor that `eigh` sets).
+  Below `stream_from` the same loop also times one gradient of a least-squares misfit
+  in all N + 1 parameters (`jax.grad`, jitted, warm: `gradient_seconds`, and
+  `gradient_ratio`, its time over the forward solve's).
+- exact_openblas (N = 8-13): the same jitted solver with SciPy's OpenBLAS left at its
+  own threads (`BAYESNMR_LAPACK_THREADS` = cores, the behaviour before 2026-11-30),
+  where bayesnmr's default gives it one thread per call and lets XLA run the blocks'
+  `eigh` side by side: the ratio of the two rows is what that choice is worth.
 - exact_f32: the same with `time_dtype="float32"` (phase tables and sums over times in
   float32), N >= 8, and its largest deviation from the float64 solver.
 - exact_batch (N = 8): 256 chains at once, `bn.simulate_batch` (lax.map over chunks of
@@ -50,6 +57,7 @@ and date it was measured at.
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -186,6 +194,12 @@ def qutip_solve(offsets, j, times):
 
 
 def worker(method: str, n: int, repeats: int) -> dict:
+    if method == "exact_openblas":
+        # Before bayesnmr traces anything: SciPy's OpenBLAS keeps its own threads.
+        os.environ["BAYESNMR_LAPACK_THREADS"] = str(os.cpu_count() or 1)
+        from bayesnmr._physics import _lapack
+
+        _lapack._set = False  # --quick runs every method in one process: apply it again
     import equinox as eqx
     import jax
 
@@ -217,9 +231,10 @@ def worker(method: str, n: int, repeats: int) -> dict:
         result["max_error_vs_exact"] = float(
             max(np.abs(fid - np.asarray(ref.fid)).max(), np.abs(iz1 - np.asarray(ref.iz1)).max())
         )
-    elif method in ("exact", "exact_f32", "diffrax"):
+    elif method in ("exact", "exact_openblas", "exact_f32", "diffrax"):
         solver = {
             "exact": bn.ExactSolver(),
+            "exact_openblas": bn.ExactSolver(),
             "exact_f32": bn.ExactSolver(time_dtype="float32"),
             "diffrax": bn.DiffraxSolver(),
         }[method]
@@ -245,7 +260,7 @@ def worker(method: str, n: int, repeats: int) -> dict:
             params = [
                 (rng.uniform(-100, 100, n), float(rng.uniform(0, 20))) for _ in range(repeats)
             ]
-            if method == "exact" and n <= 14:
+            if method in ("exact", "exact_openblas") and n <= 14:
                 # The NumPy reference and the blocks' eigh alone, interleaved with the
                 # exact solver's repeats on the same parameters.
                 ref = NumpySectors(n, grid.times)
@@ -256,6 +271,13 @@ def worker(method: str, n: int, repeats: int) -> dict:
                         np.abs(iz1 - exact[2]).max())
                 )  # fmt: skip
                 times = {"exact": [], "numpy_sectors": [], "eigh": []}
+                if not streamed:
+                    # One gradient of a least-squares misfit in all N + 1 parameters.
+                    data = jax.numpy.asarray(exact)
+                    misfit = lambda o, jj: ((call(o, jj) - data) ** 2).sum()  # noqa: E731
+                    grad = jax.jit(jax.grad(misfit, (0, 1)))
+                    jax.block_until_ready(grad(offsets, j))
+                    times["gradient"] = []
 
                 def clock(fn, *args):
                     t0 = time.perf_counter()
@@ -267,6 +289,8 @@ def worker(method: str, n: int, repeats: int) -> dict:
                     times["numpy_sectors"].append(clock(ref, o, jj))
                     blocks = ref.blocks(o, jj)
                     times["eigh"].append(clock(lambda b: [np.linalg.eigh(h) for h in b], blocks))
+                    if "gradient" in times:
+                        times["gradient"].append(clock(grad, o, jj))
                 med = {k: float(np.median(v)) for k, v in times.items()}
                 result["seconds"], result["times"] = med["exact"], times["exact"]
                 result["numpy_sectors_seconds"] = med["numpy_sectors"]
@@ -274,6 +298,9 @@ def worker(method: str, n: int, repeats: int) -> dict:
                 result["ratio_to_numpy_sectors"] = med["exact"] / med["numpy_sectors"]
                 result["ratio_to_eigh"] = med["exact"] / med["eigh"]
                 result["numpy_sectors_eigh_share"] = med["eigh"] / med["numpy_sectors"]
+                if "gradient" in med:
+                    result["gradient_seconds"] = med["gradient"]
+                    result["gradient_ratio"] = med["gradient"] / med["exact"]
             else:
                 it = iter(params)
                 result["seconds"], result["times"] = median_time(
@@ -368,6 +395,7 @@ METHOD_STYLE = {
     "qutip": ("QuTiP mesolve", "tab:green", "^"),
     "diffrax": ("bayesnmr DiffraxSolver", "tab:purple", "v"),
     "exact": ("bayesnmr ExactSolver", "tab:blue", "o"),
+    "exact_openblas": ("ExactSolver, OpenBLAS's own threads", "tab:olive", "o"),
     "exact_f32": ("ExactSolver, float32 time evaluation", "tab:cyan", "o"),
     "typicality": ("bayesnmr TypicalitySolver", "tab:orange", "D"),
     "surrogate_eigen": ("eigen surrogate (timing)", "tab:red", "*"),
@@ -470,6 +498,9 @@ def main(args) -> dict:
         "qutip": range(2, min(max_n, 2 if args.quick else args.qutip_max_n) + 1),
         "diffrax": range(2, min(max_n, 3 if args.quick else 7) + 1),
         "exact": range(2, max_n + 1),
+        # The jitted solver with SciPy's OpenBLAS left at its own threads (the default
+        # before 2026-11-30), for the ratio: BAYESNMR_LAPACK_THREADS = cores.
+        "exact_openblas": range(2, 5, 2) if args.quick else range(8, min(max_n, 13) + 1),
         "exact_f32": range(2, max_n + 1, 2) if args.quick else range(8, min(max_n, 14) + 1),
     }
     if args.typicality:

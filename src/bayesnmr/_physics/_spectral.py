@@ -32,9 +32,15 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from ._lapack import serial_lapack
+
 
 def eigh_centred(h: Float[Array, "d d"]) -> tuple[Array, Array]:
-    """`eigh` of a block after removing its mean diagonal (exactly), for accuracy."""
+    """`eigh` of a block after removing its mean diagonal (exactly), for accuracy.
+
+    On a CPU, SciPy's LAPACK gets one thread the first time (see `_lapack.py`): XLA runs
+    the blocks' `eigh` side by side."""
+    serial_lapack()
     shift = jnp.trace(h) / h.shape[0]
     lam, vec = jnp.linalg.eigh(h - shift * jnp.eye(h.shape[0], dtype=h.dtype))
     return lam + shift, vec

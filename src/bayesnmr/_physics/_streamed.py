@@ -13,6 +13,7 @@ import numpy as np
 import scipy.linalg
 from tqdm.auto import tqdm
 
+from ._lapack import lapack_threads
 from ._sectors import raising_index, sector_hamiltonian, sectors
 from ._spectral import reduce_angles
 
@@ -65,30 +66,33 @@ def streamed_sums(
     prev = None  # (eigenvectors, phase table) of sector k + 1
     # tqdm's disable=None: a bar on a terminal only.
     disable = None if progress_bar is None else not progress_bar
-    for k in tqdm(range(n, -1, -1), desc="sectors", leave=False, disable=disable):
-        lam, vec = eigh_in_place(sector_hamiltonian(offsets_hz, pair_j_hz, k, xp=np, pairs=pairs))
-        cos, sin = _table(lam, times, dtype)
-        up = np.flatnonzero(sectors(n)[k].z[iz_index] > 0)
-        v_up = vec[up]
-        for cols in _panels(len(lam), panel):
-            b = v_up.T @ v_up[:, cols]
-            b[cols, np.arange(len(cols))] -= 0.5
-            w = (b * b).astype(dtype)
-            iz1 += np.einsum("it,it->t", cos, w @ cos[cols]) + np.einsum(
-                "it,it->t", sin, w @ sin[cols]
+    with lapack_threads():  # one block at a time: LAPACK's own threads are the parallelism
+        for k in tqdm(range(n, -1, -1), desc="sectors", leave=False, disable=disable):
+            lam, vec = eigh_in_place(  # no name holds the block: it is overwritten
+                sector_hamiltonian(offsets_hz, pair_j_hz, k, xp=np, pairs=pairs)
             )
-        if prev is not None:
-            vq, (cq, sq) = prev
-            table = raising_index(n, k)
-            for cols in _panels(vq.shape[1], panel):
-                panel_q = vq[:, cols]
-                fv = panel_q[table[:, 0]]
-                for c in range(1, table.shape[1]):
-                    fv += panel_q[table[:, c]]
-                a = vec.T @ fv
-                w = (a * a).astype(dtype)
-                wc, ws = w @ cq[cols], w @ sq[cols]
-                fid_re += np.einsum("it,it->t", cos, wc) + np.einsum("it,it->t", sin, ws)
-                fid_im += np.einsum("it,it->t", sin, wc) - np.einsum("it,it->t", cos, ws)
-        prev = (vec, (cos, sin))
+            cos, sin = _table(lam, times, dtype)
+            up = np.flatnonzero(sectors(n)[k].z[iz_index] > 0)
+            v_up = vec[up]
+            for cols in _panels(len(lam), panel):
+                b = v_up.T @ v_up[:, cols]
+                b[cols, np.arange(len(cols))] -= 0.5
+                w = (b * b).astype(dtype)
+                iz1 += np.einsum("it,it->t", cos, w @ cos[cols]) + np.einsum(
+                    "it,it->t", sin, w @ sin[cols]
+                )
+            if prev is not None:
+                vq, (cq, sq) = prev
+                table = raising_index(n, k)
+                for cols in _panels(vq.shape[1], panel):
+                    panel_q = vq[:, cols]
+                    fv = panel_q[table[:, 0]]
+                    for c in range(1, table.shape[1]):
+                        fv += panel_q[table[:, c]]
+                    a = vec.T @ fv
+                    w = (a * a).astype(dtype)
+                    wc, ws = w @ cq[cols], w @ sq[cols]
+                    fid_re += np.einsum("it,it->t", cos, wc) + np.einsum("it,it->t", sin, ws)
+                    fid_im += np.einsum("it,it->t", sin, wc) - np.einsum("it,it->t", cos, ws)
+            prev = (vec, (cos, sin))
     return fid_re, fid_im, iz1
