@@ -33,6 +33,9 @@ _CACHE = os.environ.get(
 )
 jax.config.update("jax_compilation_cache_dir", _CACHE)
 os.environ.setdefault("BAYESNMR_JAX_CACHE", _CACHE)  # the CLI's cache: the same folder
+# and the benchmarks' and examples' subprocesses (JAX reads these when it starts).
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
