@@ -104,10 +104,8 @@ def _p_values(name: str) -> str:
 FIGURES = [
     (
         "README.md",
-        lambda: (
-            "(N = 10: {:.0f} min on 2 cores, about {:.0f}× faster than exact NUTS".format(
-                _local(10)["total_seconds"] / 60, _local(10)["speedup_estimate"]
-            )
+        lambda: "(N = 10: {:.0f} min on 2 cores, about {:.0f}× faster than exact NUTS".format(
+            _local(10)["total_seconds"] / 60, _local(10)["speedup_estimate"]
         ),
     ),
     (
