@@ -29,8 +29,9 @@ T = 300 points at dt = 1 ms, FID and iz1, float64:
   `gradient_ratio`, its time over the forward solve's).
 - exact_openblas (N = 8-13): the same jitted solver with SciPy's OpenBLAS left at its
   own threads (`BAYESNMR_LAPACK_THREADS` = cores, the behaviour before 2026-11-30),
-  where bayesnmr's default gives it one thread per call and lets XLA run the blocks'
-  `eigh` side by side: the ratio of the two rows is what that choice is worth.
+  where bayesnmr's default gives it half the cores per call (one on 2 cores) and lets
+  XLA run the blocks' `eigh` side by side: the ratio of the two rows is what that
+  choice is worth.
 - exact_f32: the same with `time_dtype="float32"` (phase tables and sums over times in
   float32), N >= 8, and its largest deviation from the float64 solver.
 - exact_batch (N = 8): 256 chains at once, `bn.simulate_batch` (lax.map over chunks of

@@ -1,6 +1,4 @@
-"""SciPy's LAPACK under XLA: one thread per call on a CPU, every core in the streamed path."""
-
-import os
+"""SciPy's LAPACK under XLA: half the cores per call on a CPU, every core in the streamed path."""
 
 import jax
 import numpy as np
@@ -27,10 +25,18 @@ def fresh(monkeypatch):
         yield
 
 
-def test_first_exact_trace_gives_scipy_lapack_one_thread(fresh, rng):
+def test_first_exact_trace_gives_scipy_lapack_half_the_cores(fresh, rng, monkeypatch):
+    monkeypatch.delenv("BAYESNMR_LAPACK_THREADS", raising=False)
     assert _threads() == {2}
     jax.jit(lambda c: bn.simulate(c, bn.TimeGrid(n=20, dt=1e-3)).mx)(random_chain(rng, 3))
-    assert _threads() == {1}
+    assert _threads() == {max(1, _lapack._cores() // 2)}  # 1 on the 2-core machines
+
+
+def test_half_of_sixteen_cores_is_eight(fresh, monkeypatch):
+    monkeypatch.delenv("BAYESNMR_LAPACK_THREADS", raising=False)
+    monkeypatch.setattr(_lapack, "_cores", lambda: 16)
+    _lapack.serial_lapack()
+    assert _threads() == {8}
 
 
 def test_environment_sets_the_count(fresh, monkeypatch):
@@ -63,5 +69,4 @@ def test_streamed_path_uses_every_core_and_restores(fresh, rng, monkeypatch):
         )
         assert _threads() == {1}
     assert np.isfinite(np.asarray(tr.mx)).all()
-    cores = os.cpu_count()
-    assert seen and all(s == {cores} for s in seen)
+    assert seen and all(s == {_lapack._cores()} for s in seen)

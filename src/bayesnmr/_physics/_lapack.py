@@ -9,9 +9,12 @@ concurrent `eigh` each ask for every core and the cores are oversubscribed. Meas
 OpenBLAS's default threads, 0.20-0.21 s with one thread each (the same blocks called one
 at a time with two threads: 0.21 s); the whole jitted solve 0.60 s against 0.33 s.
 
-So the first exact solve traced on a CPU gives SciPy's OpenBLAS one thread per call (XLA
-supplies the parallelism). The environment variable `BAYESNMR_LAPACK_THREADS` sets
-another count (e.g. the number of cores, to keep OpenBLAS's own threading). Other BLAS
+So the first exact solve traced on a CPU gives SciPy's OpenBLAS half the usable cores per
+call, at least one: one on 2 cores (measured above); on more cores the two largest blocks
+(sectors $k$ and $N - k$ have equal size), which XLA runs side by side and which set the
+time, then share the cores between them (that heuristic is not measured: only 2-core
+machines were at hand). The environment variable `BAYESNMR_LAPACK_THREADS` sets another
+count (e.g. the number of cores, to keep OpenBLAS's own threading). Other BLAS
 libraries (NumPy's own OpenBLAS) are left alone; the streamed solver, which calls SciPy's
 `eigh` one block at a time outside XLA, takes every core back while it runs
 (`lapack_threads`).
@@ -39,8 +42,16 @@ def _scipy_blas():
     return libs or None
 
 
+def _cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS reports it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def _env_threads() -> int:
-    value = os.environ.get(_ENV, "1")
+    value = os.environ.get(_ENV, str(max(1, _cores() // 2)))
     try:
         n = int(value)
     except ValueError:
@@ -48,14 +59,16 @@ def _env_threads() -> int:
     if n < 1:
         raise ValueError(
             f"Environment variable {_ENV} must be a positive integer (threads for SciPy's "
-            f"LAPACK under XLA), but is {value!r}; unset it for the default, 1."
+            f"LAPACK under XLA), but is {value!r}; unset it for the default (half the "
+            "cores, at least 1)."
         )
     return n
 
 
 def serial_lapack() -> None:
-    """Set SciPy's OpenBLAS to `BAYESNMR_LAPACK_THREADS` threads (default 1), once per
-    process, on the CPU backend only (a GPU's `eigh` does not use it)."""
+    """Set SciPy's OpenBLAS to `BAYESNMR_LAPACK_THREADS` threads (default: half the
+    usable cores, at least 1), once per process, on the CPU backend only (a GPU's `eigh`
+    does not use it)."""
     global _set
     if _set:
         return
@@ -74,7 +87,7 @@ def lapack_threads(n: int | None = None) -> Iterator[None]:
     """Within the block, SciPy's OpenBLAS uses `n` threads (default: every core); the
     count it had is restored afterwards."""
     libs = _scipy_blas() or []
-    n = n or os.cpu_count() or 1
+    n = n or _cores()
     before = [lib.get_num_threads() for lib in libs]
     try:
         for lib in libs:

@@ -38,7 +38,7 @@ from ._lapack import serial_lapack
 def eigh_centred(h: Float[Array, "d d"]) -> tuple[Array, Array]:
     """`eigh` of a block after removing its mean diagonal (exactly), for accuracy.
 
-    On a CPU, SciPy's LAPACK gets one thread the first time (see `_lapack.py`): XLA runs
+    On a CPU, SciPy's LAPACK gets half the cores the first time (see `_lapack.py`): XLA runs
     the blocks' `eigh` side by side."""
     serial_lapack()
     shift = jnp.trace(h) / h.shape[0]
