@@ -48,8 +48,9 @@ def test_environment_sets_the_count(fresh, monkeypatch):
 @pytest.mark.parametrize("value", ["0", "two"])
 def test_bad_environment_value_is_named(fresh, monkeypatch, value):
     monkeypatch.setenv("BAYESNMR_LAPACK_THREADS", value)
-    with pytest.raises(ValueError, match="BAYESNMR_LAPACK_THREADS must be a positive integer"):
-        _lapack.serial_lapack()
+    for _ in range(2):  # not only the first time
+        with pytest.raises(ValueError, match="BAYESNMR_LAPACK_THREADS must be a positive integer"):
+            _lapack.serial_lapack()
 
 
 def test_streamed_path_uses_every_core_and_restores(fresh, rng, monkeypatch):

@@ -72,14 +72,13 @@ def serial_lapack() -> None:
     global _set
     if _set:
         return
-    _set = True
     import jax
 
-    if jax.default_backend() != "cpu":
-        return
-    n = _env_threads()
-    for lib in _scipy_blas() or []:
-        lib.set_num_threads(n)
+    if jax.default_backend() == "cpu":
+        n = _env_threads()  # a bad value raises here, and again on the next solve
+        for lib in _scipy_blas() or []:
+            lib.set_num_threads(n)
+    _set = True
 
 
 @contextlib.contextmanager
