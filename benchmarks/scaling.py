@@ -196,11 +196,8 @@ def qutip_solve(offsets, j, times):
 
 def worker(method: str, n: int, repeats: int) -> dict:
     if method == "exact_openblas":
-        # Before bayesnmr traces anything: SciPy's OpenBLAS keeps its own threads.
+        # SciPy's OpenBLAS keeps its own threads (applied at the next exact trace).
         os.environ["BAYESNMR_LAPACK_THREADS"] = str(os.cpu_count() or 1)
-        from bayesnmr._physics import _lapack
-
-        _lapack._set = False  # --quick runs every method in one process: apply it again
     import equinox as eqx
     import jax
 

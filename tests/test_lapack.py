@@ -20,7 +20,7 @@ def _threads():
 @pytest.fixture
 def fresh(monkeypatch):
     """`serial_lapack` as if no exact solve had been traced; the thread count restored."""
-    monkeypatch.setattr(_lapack, "_set", False)
+    monkeypatch.setattr(_lapack, "_applied", None)
     with _lapack.lapack_threads(2):
         yield
 

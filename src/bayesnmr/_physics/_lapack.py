@@ -9,7 +9,7 @@ concurrent `eigh` each ask for every core and the cores are oversubscribed. Meas
 OpenBLAS's default threads, 0.20-0.21 s with one thread each (the same blocks called one
 at a time with two threads: 0.21 s); the whole jitted solve 0.60 s against 0.33 s.
 
-So the first exact solve traced on a CPU gives SciPy's OpenBLAS half the usable cores per
+So an exact solve traced on a CPU gives SciPy's OpenBLAS half the usable cores per
 call, at least one: one on 2 cores (measured above); on more cores the two largest blocks
 (sectors $k$ and $N - k$ have equal size), which XLA runs side by side and which set the
 time, then share the cores between them (that heuristic is not measured: only 2-core
@@ -21,25 +21,27 @@ libraries (NumPy's own OpenBLAS) are left alone; the streamed solver, which call
 """
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterator
 
 _ENV = "BAYESNMR_LAPACK_THREADS"
-_set = False
+_applied: int | None = None  # the count `serial_lapack` last set
 
 
-def _scipy_blas():
-    """The thread controller of the BLAS/LAPACK libraries shipped inside SciPy (None if
-    threadpoolctl sees none: SciPy linked to a system library is left alone)."""
+@functools.cache
+def _scipy_blas() -> tuple:
+    """The thread controllers of the BLAS/LAPACK libraries shipped inside SciPy (empty if
+    threadpoolctl sees none: SciPy linked to a system library is left alone); found
+    once per process."""
     import scipy.linalg  # noqa: F401 (loads SciPy's LAPACK, so threadpoolctl sees it)
     from threadpoolctl import ThreadpoolController
 
-    libs = [
+    return tuple(
         lib
         for lib in ThreadpoolController().lib_controllers
         if lib.user_api == "blas" and "scipy" in os.path.basename(os.path.dirname(lib.filepath))
-    ]
-    return libs or None
+    )
 
 
 def _cores() -> int:
@@ -67,25 +69,27 @@ def _env_threads() -> int:
 
 def serial_lapack() -> None:
     """Set SciPy's OpenBLAS to `BAYESNMR_LAPACK_THREADS` threads (default: half the
-    usable cores, at least 1), once per process, on the CPU backend only (a GPU's `eigh`
-    does not use it)."""
-    global _set
-    if _set:
-        return
+    usable cores, at least 1) on the CPU backend (a GPU's `eigh` does not use it): when a
+    solve is traced and the count differs from the one it last set, so a later change
+    of the variable takes effect and a count set since by the caller is left alone. A
+    bad value raises on every solve."""
+    global _applied
     import jax
 
-    if jax.default_backend() == "cpu":
-        n = _env_threads()  # a bad value raises here, and again on the next solve
-        for lib in _scipy_blas() or []:
+    if jax.default_backend() != "cpu":
+        return
+    n = _env_threads()
+    if n != _applied:
+        for lib in _scipy_blas():
             lib.set_num_threads(n)
-    _set = True
+        _applied = n
 
 
 @contextlib.contextmanager
 def lapack_threads(n: int | None = None) -> Iterator[None]:
     """Within the block, SciPy's OpenBLAS uses `n` threads (default: every core); the
     count it had is restored afterwards."""
-    libs = _scipy_blas() or []
+    libs = _scipy_blas()
     n = n or _cores()
     before = [lib.get_num_threads() for lib in libs]
     try:
