@@ -141,6 +141,28 @@ def test_fit_refuses_mismatched_priors(data):
         bn.fit(data, bn.Priors.around([0.0, 1.0, 2.0]))
 
 
+def test_chain_starts_stay_sane_at_a_box_edge():
+    # A fit on a box's edge (a 2e-4 Hz box under a 0.13 Hz Laplace sd, as in the test
+    # below) once gave NUTS an inverse mass of 5e17 in z and starts at z ~ 1e9: warmup spent
+    # its first few hundred steps at the largest trees (24 s instead of 1.3 s at N = 2).
+    from bayesnmr._inference._sampler import laplace_z
+
+    lo, hi = np.array([-20.0001, 13.0, 6.0]), np.array([-19.9999, 17.0, 10.0])
+    cov = np.array(
+        [[0.0168, -0.0015, -0.0023], [-0.0015, 0.0213, 0.0033], [-0.0023, 0.0033, 0.0231]]
+    )
+    centre, cov_z = laplace_z([-20.0001, 15.0, 8.2], cov, lo, hi)
+    assert np.all(np.isfinite(centre)) and np.isclose(centre[0], np.log(1e-4 / (1 - 1e-4)))
+    assert np.all(np.diag(cov_z) <= np.pi**2 / 3 + 1e-12) and np.all(np.linalg.eigvalsh(cov_z) > 0)
+    # Away from the edges the linearised map is kept exactly (here a 0.15 Hz sd in a 4 Hz box).
+    jac = 1 / (np.array([2.0, 2.2]) * np.array([2.0, 1.8]) / 4.0)
+    np.testing.assert_allclose(centre[1:], np.log([2.0 / 2.0, 2.2 / 1.8]))
+    np.testing.assert_allclose(cov_z[1:, 1:], cov[1:, 1:] * np.outer(jac, jac))
+    # Correlations survive the cap.
+    corr = lambda c: c[0, 1] / np.sqrt(c[0, 0] * c[1, 1])  # noqa: E731
+    assert np.isclose(corr(cov_z), corr(cov))
+
+
 def test_nuts_matches_grid_posterior_n2():
     # N = 2, J and nu_2 free (nu_1 known, sigma known): a 2-D posterior small enough to
     # integrate on a grid. NUTS means and sds agree with it to 0.1 posterior sd.

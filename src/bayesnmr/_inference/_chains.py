@@ -1,12 +1,14 @@
 """Where NUTS chains start, and which chains sampled the same mode."""
 
+import math
+
 import jax.numpy as jnp
 import numpy as np
 
 from ._descent import Space, loss_hz
 from ._fit import fit
 from ._modes import Mode, laplace_modes
-from ._sampler import to_unconstrained
+from ._sampler import laplace_z
 
 
 def start_modes(data, priors, solver, init, seed, progress_bar=False) -> list[Mode]:
@@ -33,27 +35,27 @@ def start_modes(data, priors, solver, init, seed, progress_bar=False) -> list[Mo
 def chain_starts(priors, mode: Mode, chains, marginal, rng):
     """Chain starts spread by one Laplace sd, and the Laplace covariance as the inverse
     mass matrix, both in NUTS's unconstrained coordinates (sites in sorted order)."""
-    values = {"offsets_hz": mode.offsets_hz, "j_hz": mode.j_hz, "sigma": 0.0}
-    centre = to_unconstrained(priors, values, marginal_sigma=True)
-    # Jacobian of x -> z for each free parameter, in `names` order (offsets, then J).
     space = Space(priors)
     x = np.r_[
         mode.offsets_hz if space.free_offsets else [],
         np.atleast_1d(mode.j_hz) if space.free_j else [],
     ]
-    jac = (space.hi - space.lo) / ((x - space.lo) * (space.hi - x))
-    cov_z = mode.covariance * np.outer(jac, jac)
+    centre, cov_z = laplace_z(x, mode.covariance, space.lo, space.hi)
     n_off = priors.n_spins if space.free_offsets else 0
     # NUTS flattens its sites in sorted order: j_hz before offsets_hz.
     perm = np.r_[np.arange(n_off, len(x)), np.arange(n_off)]
     cov_sorted = cov_z[np.ix_(perm, perm)]
-    flat = np.concatenate([np.atleast_1d(np.asarray(centre[k])) for k in sorted(centre)])
     jitter = rng.multivariate_normal(np.zeros(len(x)), cov_sorted, size=chains)
-    starts = flat[None] + jitter
+    starts = centre[perm][None] + jitter
+    shapes = {}
+    if space.free_j:
+        shapes["j_hz"] = (priors.n_spins - 1,) if priors.per_bond else ()
+    if space.free_offsets:
+        shapes["offsets_hz"] = (priors.n_spins,)
     z0, i = {}, 0
-    for k in sorted(centre):
-        size = np.atleast_1d(np.asarray(centre[k])).size
-        z0[k] = jnp.asarray(starts[:, i : i + size].reshape((chains, *np.shape(centre[k]))))
+    for k, shape in shapes.items():
+        size = math.prod(shape)
+        z0[k] = jnp.asarray(starts[:, i : i + size].reshape((chains, *shape)))
         i += size
     inverse_mass = jnp.asarray(cov_sorted)
     if not marginal and "sigma" not in priors.fixed:  # sigma sampled: log-scale, sd ~ 1/sqrt(n)

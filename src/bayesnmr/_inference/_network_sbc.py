@@ -9,7 +9,8 @@ import numpy as np
 
 from .._physics._simulate import simulate
 from ._network import NetworkSpace
-from ._network_nuts import _init_params, _observed, network_model
+from ._network_nuts import _observed, network_model
+from ._sampler import laplace_z
 
 
 def calibrate_network(grid, spec, *, sigma, sampler, n_datasets, rank_draws, bins,
@@ -118,16 +119,15 @@ def _network_sbc_sampler(space, grid, sigma, sampler, observe_iz1):
     def laplace(x, chains, rng):
         a = np.asarray(jacobian(jnp.asarray(x)))
         cov = sigma**2 * np.linalg.pinv(a.T @ a)
-        d = (space.hi - space.lo) / ((x - space.lo) * (space.hi - x))  # dz/dx of the logit
-        cov_z = (cov * np.outer(d, d))[np.ix_(perm, perm)]
-        centre = _init_params(space, x[None])
-        flat = np.concatenate([np.atleast_1d(np.asarray(centre[n])) for n in sorted(centre)])
-        starts = flat[None] + rng.multivariate_normal(np.zeros(flat.size), cov_z, size=chains)
-        z0, i = {}, 0
-        for n in sorted(centre):
-            size = np.atleast_1d(np.asarray(centre[n])).size
-            z0[n] = jnp.asarray(starts[:, i : i + size])
-            i += size
+        centre, cov_z = laplace_z(x, cov, space.lo, space.hi)
+        cov_z = cov_z[np.ix_(perm, perm)]
+        jitter = rng.multivariate_normal(np.zeros(perm.size), cov_z, size=chains)
+        starts = centre[perm][None] + jitter
+        z0 = {}
+        if k < space.lo.size:
+            z0["j_hz"] = jnp.asarray(starts[:, : space.lo.size - k])
+        if k:
+            z0["offsets_hz"] = jnp.asarray(starts[:, space.lo.size - k :])
         return z0, jnp.asarray(cov_z)
 
     return run, laplace
