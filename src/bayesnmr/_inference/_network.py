@@ -137,16 +137,21 @@ def _plan_and_consts(data: Dataset, space: NetworkSpace, solver, steps: int = 1)
     return plan, jax.tree.map(jnp.asarray, consts)
 
 
-def _misfit(plan: _Plan, c, x, w):
-    """Half the sum of squared residuals at `x` (Hz), weighted by `w(t)` (ones for the
-    data, $e^{-t/\\tau}$ for a broadened stage)."""
+def _residuals(plan: _Plan, c, x):
+    """Model less data at `x` (Hz): one row per observed trace."""
     k = len(plan.free_offsets)
     nu = c["base"].at[jnp.asarray(plan.free_offsets, int)].set(x[:k])
     j = c["fixed_j"] + jnp.tensordot(x[k:], c["masks"], 1)
     system = SpinSystem(nu, j, c["t2"], iz_spin=plan.iz_spin, names=plan.names)
     tr = simulate(system, plan.grid, plan.solver)
     sims = (tr.mx, tr.my) + ((tr.iz1,) if plan.has_iz1 else ())
-    return 0.5 * sum(jnp.sum((w * (a - b)) ** 2) for a, b in zip(sims, c["obs"], strict=True))
+    return jnp.stack([a - b for a, b in zip(sims, c["obs"], strict=True)])
+
+
+def _misfit(plan: _Plan, c, x, w):
+    """Half the sum of squared residuals at `x` (Hz), weighted by `w(t)` (ones for the
+    data, $e^{-t/\\tau}$ for a broadened stage)."""
+    return 0.5 * jnp.sum((w[None] * _residuals(plan, c, x)) ** 2)
 
 
 def _to_hz(c, u):
@@ -177,8 +182,11 @@ def _build(plan: _Plan):
     def batch(xs, w, c):
         return batched(c, xs, w)
 
-    hessian = jax.jit(jax.hessian(lambda x, c: _misfit(plan, c, x, jnp.ones(plan.grid.n)), 0))
-    return stage, batch, hessian
+    def hessian(x, c):  # Gauss-Newton, as for a chain (`_descent.gauss_newton`)
+        a = jax.jacfwd(lambda x: _residuals(plan, c, x).reshape(-1))(x)
+        return a.T @ a
+
+    return stage, batch, jax.jit(hessian)
 
 
 _cached_build = functools.lru_cache(maxsize=8)(_build)
