@@ -165,10 +165,15 @@ def test_calibrate_resumes_from_its_checkpoint(tiny_result, tmp_path, monkeypatc
 def test_calibrate_corrects_a_surrogate_by_default():
     from test_correction import Shifted
 
-    res = bn.calibrate(GRID, PRIORS, solver=Shifted(0.01), batch=2, seed=3, **TINY)
+    # 100 draws, not TINY's 30: the correction's k-hat threshold is 1 - 1/log10(S), 0.32 at
+    # S = 30, within the noise of k-hat from 30 draws of one 30-step-warmup chain (at 30 + 30
+    # draws, 6 of 8 data sets (seeds 3-6) passed before the Gauss-Newton Hessian, 4 of 8
+    # after, the failures changing with the start; at 100 + 100, 12 of 12, seeds 3-8).
+    small = TINY | {"sampler": bn.NUTS(chains=1, warmup=100, draws=100)}
+    res = bn.calibrate(GRID, PRIORS, solver=Shifted(0.01), batch=2, seed=3, **small)
     assert res.pareto_k is not None and res.pareto_k.shape == (2,)
-    assert res.corrected.all() and np.all(res.pareto_k < 0.7)
-    raw = bn.calibrate(GRID, PRIORS, solver=Shifted(0.01), correct=False, batch=2, seed=3, **TINY)
+    assert res.corrected.all() and np.all(res.pareto_k < 0.5)
+    raw = bn.calibrate(GRID, PRIORS, solver=Shifted(0.01), correct=False, batch=2, seed=3, **small)
     assert raw.pareto_k is None
     assert res.fallback.tolist() == ["", ""]  # nothing to fall back from
 

@@ -264,8 +264,9 @@ class TypicalitySolver(AbstractSolver):
 
         def measure(state):
             b, a, c = state
-            fid = jnp.sum(jnp.conj(a) * lower(b), axis=-1)
-            var_fid = jnp.sum(jnp.abs(raise_(a)) ** 2, axis=-1)
+            up = raise_(a)  # <a|F_-|b> = <F_+ a|b>: one application serves both sums
+            fid = jnp.sum(jnp.conj(up) * b, axis=-1)
+            var_fid = jnp.sum(jnp.abs(up) ** 2, axis=-1)
             iz = jnp.real(jnp.sum(jnp.conj(c) * _lift(z1, b) * b, axis=-1))
             return fid, var_fid, iz
 
