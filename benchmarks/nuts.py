@@ -125,8 +125,15 @@ def main(args) -> dict:
         }
         results["memory"] = memory_over_calls(5 if args.quick else args.calls)
     print("memory", results["memory"])
-    write_json(Path(args.out) / "nuts.json", results)
-    print(f"Wrote {Path(args.out) / 'nuts.json'}")
+    path = Path(args.out) / "nuts.json"
+    if path.is_file():  # keep the longer chains (`--spins`) of an earlier run
+        earlier = json.loads(path.read_text())
+        for name, run in earlier.get("runs", {}).items():
+            results["runs"].setdefault(name, run)
+        if "longer_chains_method" in earlier:
+            results["longer_chains_method"] = earlier["longer_chains_method"]
+    write_json(path, results)
+    print(f"Wrote {path}")
     return results
 
 

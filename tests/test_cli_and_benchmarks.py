@@ -160,18 +160,18 @@ def test_surrogate_benchmark_quick(tmp_path):
 
 
 def test_nuts_benchmark_quick(tmp_path):
+    # Longer chains first, then the default runs: each merges into the file the other
+    # wrote, nothing lost.
+    run_quick("nuts.py", tmp_path, "--spins", "2")
     run_quick("nuts.py", tmp_path)
     results = json.loads((tmp_path / "nuts.json").read_text())
-    assert set(results["runs"]) == {"plain", "surrogate", "exact"}
+    assert set(results["runs"]) == {"plain", "surrogate", "exact", "exact_n2"}
+    assert "longer_chains_method" in results
     # Even 2 chains x (50 + 50) from the global fit land on the truth (posterior sd ~0.01 Hz).
     mean = results["runs"]["plain"]["mean"]
     truth = [-40.0, -10.0, 20.0, 45.0]
     assert all(abs(mean[f"offsets_hz[{i}]"] - truth[i]) < 0.1 for i in range(4))
     assert results["memory"]["calls"] == 5 and len(results["memory"]["rss_mib"]) == 5
-    # Longer chains are merged into the same file, beside the runs already there.
-    run_quick("nuts.py", tmp_path, "--spins", "2")
-    results = json.loads((tmp_path / "nuts.json").read_text())
-    assert set(results["runs"]) == {"plain", "surrogate", "exact", "exact_n2"}
     run = results["runs"]["exact_n2"]
     truth = np.random.default_rng(2).uniform(-100, 100, 2)  # the benchmark's chain for N = 2
     assert run["n_spins"] == 2
