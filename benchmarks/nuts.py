@@ -68,6 +68,12 @@ def describe(dt, seconds: float, **extra) -> dict:
         "divergences": int(np.asarray(dt.sample_stats["diverging"]).sum()),
         "mean_tree_steps": float(np.asarray(dt.sample_stats["n_steps"]).mean()),
         "problems": problems,
+        # A surrogate's posterior is corrected to the exact one by default: how it went.
+        "corrected": bool(dt.attrs.get("corrected", 0)),
+        "fallback": str(dt.attrs.get("fallback", "")),
+        "pareto_k": (
+            float(dt["correction"].attrs["pareto_k"]) if "correction" in dt.children else None
+        ),
         "mean": {k: summary.loc[k, "mean"] for k in summary.index},
         "sd": {k: summary.loc[k, "sd"] for k in summary.index},
     }
