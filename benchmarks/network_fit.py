@@ -54,7 +54,8 @@ def run_one(half_width: float, k: int, quick: bool) -> dict:
     import jax.numpy as jnp
 
     import bayesnmr as bn
-    from bayesnmr._inference._network import NetworkSpace, _misfit_fn
+    from bayesnmr._inference._network_misfit import _misfit_fn
+    from bayesnmr._inference._network_space import NetworkSpace
 
     spec = ring(half_width)
     space = NetworkSpace(spec)

@@ -29,7 +29,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import bayesnmr as bn  # noqa: E402
-from bayesnmr._inference._network import NetworkSpace  # noqa: E402
+from bayesnmr._inference._network_space import NetworkSpace  # noqa: E402
 
 SYSTEM = Path(__file__).resolve().parent / "systems" / "ortho_disubstituted_benzene.toml"
 

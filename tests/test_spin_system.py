@@ -379,7 +379,7 @@ def test_fit_finds_a_network_from_the_data_alone(allow_rank_promotion):
     # stop at misfit 0.74 (an offset 23 Hz off); the global search finds the truth.
     import dataclasses
 
-    from bayesnmr._inference._network import NetworkSpace
+    from bayesnmr._inference._network_space import NetworkSpace
 
     spec = bn.load_spin_system(EXAMPLES / "systems" / "ortho_disubstituted_benzene.toml")
     centres = np.asarray(spec.system.offsets_hz)

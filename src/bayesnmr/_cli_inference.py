@@ -55,14 +55,14 @@ def _print_fit(result, spec=None) -> None:
 
 
 def _network_values(result, spec) -> list[float]:
-    from ._inference._network import NetworkSpace
+    from ._inference._network_space import NetworkSpace
 
     return NetworkSpace(spec).free(result.offsets_hz, result.j_hz).tolist()
 
 
 def _network_truth(data, spec) -> dict | None:
     """The true values by the titles of a network posterior's marginal panels."""
-    from ._inference._network import NetworkSpace
+    from ._inference._network_space import NetworkSpace
 
     if not data.truth:
         return None

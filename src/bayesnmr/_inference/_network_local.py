@@ -14,7 +14,8 @@ import numpy as np
 
 from .._surrogate._local import LineNet, fit_line_net, region_box
 from ._correct import Correction, edge_problem, weigh
-from ._network import NetworkSpace, _functions, _plan_and_consts
+from ._network_misfit import _functions, _plan_and_consts
+from ._network_space import NetworkSpace
 
 
 class LocalNet(eqx.Module):

@@ -10,7 +10,8 @@ import numpyro
 import numpyro.distributions as dist
 
 from .._physics._simulate import simulate
-from ._network import NetworkSpace, check_network_data, fit_network
+from ._network import fit_network
+from ._network_space import NetworkSpace, check_network_data
 
 
 def network_model(space: NetworkSpace, grid, solver, sigma, mx, my, iz1=None):

@@ -8,8 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._physics._simulate import simulate
-from ._network import NetworkSpace
 from ._network_nuts import _observed, network_model
+from ._network_space import NetworkSpace
 from ._sampler import laplace_z
 
 
