@@ -12,6 +12,7 @@ import numpy as np
 import optax
 
 from .._physics._grid import TimeGrid
+from .._physics._lapack import _cores
 from .._physics._simulate import simulate
 from .._physics._system import SpinChain
 from ._data import Dataset
@@ -206,4 +207,59 @@ def lbfgs_batch(loss, steps):
         (u, _, best_u, best_v), hist = jax.lax.scan(body, init, None, length=steps)
         return jnp.where(loss(u) < best_v, u, best_u), hist
 
-    return jax.vmap(one)
+    return lambda u0: over_rows(one, u0)
+
+
+def over_rows(fn, x):
+    """`fn` on every row of `x`: on a CPU one row after another (`lax.map`), elsewhere
+    side by side (`vmap`).
+
+    Under `vmap` the line search's loop runs, in every lane, as many times as the lane
+    that needs the most, so on a CPU a batch costs far more than its rows do one at a
+    time: 25 L-BFGS steps for 48 starts of the default 4-spin misfit took 1.12 s
+    vectorized and 0.67 s one start after another, 10.0 against 2.7 s for 64 starts at
+    N = 6, and the sequential program compiles in about half the time (measured on 2
+    CPU cores, 2026-12-01). A GPU gains from the width, so it keeps `vmap`.
+    """
+    if jax.default_backend() == "cpu":
+        return jax.lax.map(fn, x)
+    return jax.vmap(fn)(x)
+
+
+_POOL: list = []  # one thread pool per process, made on first use
+
+
+def split_rows(fn, *args, rows: int = -1):
+    """`fn(*args)` for a jitted `fn` whose argument `args[rows]` is a batch: on a CPU with
+    that batch split into equal parts that run side by side in threads (one part per
+    core, as many as divide the batch), the outputs (a pytree, batch first) joined again.
+
+    JAX lets go of Python while a compiled function runs, and on a CPU each call runs
+    on its own: two halves of 48 starts (25 L-BFGS steps, the default 4-spin misfit)
+    took 0.38 s in two threads against 0.65 s in one call (2 cores, 2026-12-01). The
+    parts have one shape, so one compilation serves them, done before the threads start.
+    """
+    calls = split_args(args, rows) if jax.default_backend() == "cpu" else [args]
+    if len(calls) == 1:
+        return fn(*args)
+    fn.lower(*calls[0]).compile()  # once, not in every thread at the same time
+    if not _POOL:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL.append(ThreadPoolExecutor(max(2, _cores()), thread_name_prefix="bayesnmr"))
+    outs = list(_POOL[0].map(lambda a: jax.block_until_ready(fn(*a)), calls))
+    return jax.tree.map(lambda *o: jnp.concatenate(o), *outs)
+
+
+def split_args(args: tuple, rows: int = -1) -> list[list]:
+    """The arguments of each part of `split_rows` (one part per core, as many as divide
+    the batch `args[rows]`)."""
+    x = args[rows]
+    size = x.shape[0]
+    parts = max(p for p in range(1, min(_cores(), size) + 1) if size % p == 0)
+    calls = []
+    for i in range(parts):
+        part = list(args)
+        part[rows] = x[i * size // parts : (i + 1) * size // parts]
+        calls.append(part)
+    return calls

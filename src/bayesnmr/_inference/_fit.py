@@ -11,7 +11,7 @@ import numpy as np
 from .._physics._solver import AbstractSolver
 from .._physics._system_file import SystemSpec
 from ._data import Dataset
-from ._descent import Space, chain_of, descend, to_hz
+from ._descent import Space, chain_of, descend, split_args, split_rows, to_hz
 from ._model import Priors, check_chain_data
 from ._modes import Mode, laplace_modes
 from ._search import search
@@ -192,9 +192,10 @@ def _from_init(data, priors, space, solver, init, n_starts, steps, broadening, s
     u0 = jnp.asarray(np.vstack([space.to_u(first)[None], space.to_u(randoms)])[:n_starts])
     plan = space.plan(data, steps, (*broadening, None))
     consts = space.consts(data)
-    descend.lower(plan, consts, solver, u0).compile()  # so that `seconds` is the fit alone
+    # Compiled first, so that `seconds` is the fit alone.
+    descend.lower(*split_args((plan, consts, solver, u0))[0]).compile()
     t0 = time.perf_counter()
-    u, history, path, final = jax.block_until_ready(descend(plan, consts, solver, u0))
+    u, history, path, final = split_rows(descend, plan, consts, solver, u0)
     best = int(jnp.argmin(final))
     x = np.asarray(to_hz(consts, u[best]))
     extra = {

@@ -12,7 +12,7 @@ from .._physics._grid import TimeGrid
 from .._physics._simulate import simulate
 from .._physics._system import SpinSystem
 from ._data import Dataset
-from ._descent import jtj
+from ._descent import jtj, over_rows
 from ._network_space import NetworkSpace
 
 
@@ -82,7 +82,7 @@ def _build(plan: _Plan):
 
         return jax.lax.scan(step, (u, opt.init(u)), length=plan.steps)[0][0]
 
-    stage = jax.jit(jax.vmap(descend, in_axes=(0, None, None)))
+    stage = jax.jit(lambda u, w, c: over_rows(lambda v: descend(v, w, c), u))
     batched = jax.jit(jax.vmap(functools.partial(_misfit, plan), in_axes=(None, 0, None)))
 
     def batch(xs, w, c):

@@ -28,7 +28,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ._data import Dataset
-from ._descent import Space, descend_stage, screen, to_hz
+from ._descent import Space, descend_stage, screen, split_rows, to_hz
 from ._multiplets import candidate_sets, line_density
 
 _MAX_ORDERS = 2000  # orders tried per offset set (sampled beyond this)
@@ -190,7 +190,8 @@ def _descents(data, space, consts, solver, starts, steps, taus):
     plan = space.plan(data, steps, ())
     u = jnp.asarray(space.to_u(starts))
     for tau in taus:
-        u = descend_stage(plan, consts, solver, jnp.asarray(np.inf if tau is None else tau), u)
+        tau = jnp.asarray(np.inf if tau is None else tau)
+        u = split_rows(descend_stage, plan, consts, solver, tau, u)
     x = np.asarray(jax.vmap(lambda v: to_hz(consts, v))(u))
     return x, _screen(space.plan(data, 1, ()), consts, solver, None, x)
 
