@@ -142,7 +142,7 @@ def run_local(n: int, quick: bool) -> dict:
         priors,
         solver="local",
         init=fit,
-        sampler=bn.NUTS(chains=chains, warmup=warmup, draws=draws, chain_method="vectorized"),
+        sampler=bn.NUTS(chains=chains, warmup=warmup, draws=draws),
         progress_bar=True,
     )
     sample_seconds = time.perf_counter() - t1
@@ -197,7 +197,7 @@ def run_reference(n: int, out: Path, host: dict) -> dict:
         data,
         priors,
         init=fit,
-        sampler=bn.NUTS(chains=2, warmup=500, draws=500, chain_method="vectorized"),
+        sampler=bn.NUTS(chains=2, warmup=500, draws=500),
         progress_bar=True,
     )
     seconds = time.perf_counter() - t0

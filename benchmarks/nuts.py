@@ -19,6 +19,12 @@ Every time is wall time in one fresh process, compilation included, as a user wa
   off the truth, then `sample_posterior(data, priors, init=fit)` timed alone, 4 chains x
   (1000 + 1000), compilation included. Targets (issue 17): N = 6 <= 3 min, N = 8
   <= 12 min on 2 cores.
+- `chain_methods`: the `exact` run's posterior (same priors, fit, keys and starts) with
+  each `chain_method`: "vectorized" (the chains in step on one device), "threads" (one
+  chain per thread on one device, the default on a CPU without a device per chain) and
+  "parallel" (one chain per host device). `first_seconds` is a first call (compilation
+  included), `seconds` a second one (compiled); `max_mean_shift_in_sd`: the largest
+  difference of a posterior mean from the vectorized run's, in its sds.
 - `memory`: `--calls` posteriors in one process (2 spins, new data each call, 2 chains x
   (100 + 100), started at the truth), resident memory after each: the sampler is
   compiled once, so memory must stay flat.
@@ -124,6 +130,9 @@ def main(args) -> dict:
             seconds = time.perf_counter() - t0
             results["runs"][name] = describe(dt, seconds, fit_seconds=fit_seconds) | stamp()
             print(name, {k: v for k, v in results["runs"][name].items() if k[:2] != "me"})
+            if name == "exact":
+                results["chain_methods"] = chain_methods(data, priors, start, settings)
+                print("chain_methods", results["chain_methods"])
         surrogate, exact = results["runs"]["surrogate"], results["runs"]["exact"]
         results["exact_over_surrogate_seconds"] = exact["seconds"] / surrogate["seconds"]
         results["surrogate_shift_in_sd"] = {
@@ -177,6 +186,36 @@ def longer_chains(args) -> dict:
     write_json(path, results)
     print(f"Wrote {path}")
     return results
+
+
+def chain_methods(data, priors, start, settings) -> dict:
+    """The same posterior with each `chain_method`, timed on a first and a second call."""
+    import bayesnmr as bn
+
+    nuts = settings["sampler"]
+    out = {}
+    for method in ("vectorized", "threads", "parallel"):
+        sampler = bn.NUTS(nuts.chains, nuts.warmup, nuts.draws, chain_method=method)
+        times = []
+        for _ in range(2):
+            t0 = time.perf_counter()
+            dt = bn.sample_posterior(data, priors, init=start, sampler=sampler, progress_bar=False)
+            times.append(time.perf_counter() - t0)
+        summary, _ = bn.diagnose(dt, warn=False)
+        out[method] = {
+            "first_seconds": times[0],
+            "seconds": times[1],
+            "mean_tree_steps": float(np.asarray(dt.sample_stats["n_steps"]).mean()),
+            "mean": summary["mean"],
+            "sd": summary["sd"],
+        } | stamp()
+    for run in out.values():
+        shift = (run["mean"] - out["vectorized"]["mean"]).abs() / out["vectorized"]["sd"]
+        run["max_mean_shift_in_sd"] = float(shift.max())
+    for run in out.values():
+        run["mean"], run["sd"] = run["mean"].to_dict(), run["sd"].to_dict()
+    out["vectorized_over_threads"] = out["vectorized"]["seconds"] / out["threads"]["seconds"]
+    return out
 
 
 def memory_over_calls(calls: int) -> dict:

@@ -100,7 +100,6 @@ def main(args) -> dict:
                 chains=2 if args.quick else 4,
                 warmup=100 if args.quick else 500,
                 draws=100 if args.quick else 500,
-                chain_method="vectorized",
             ),
             seed=args.seed,
             init={"offsets_hz": start.offsets_hz, "j_hz": start.j_hz},

@@ -74,7 +74,7 @@ def test_plain_sample_posterior_matches_grid_posterior_n2():
     dt = bn.sample_posterior(
         d,
         priors,
-        sampler=bn.NUTS(chains=4, warmup=500, draws=1500, chain_method="vectorized"),
+        sampler=bn.NUTS(chains=4, warmup=500, draws=1500),
         progress_bar=False,
     )
     summary, problems = bn.diagnose(dt, warn=False)
@@ -119,7 +119,7 @@ def test_sampler_compiles_once_per_structure(caplog):
 
     grid = bn.TimeGrid(60, 2e-3)
     kwargs = dict(
-        sampler=bn.NUTS(chains=2, warmup=30, draws=30, chain_method="vectorized"),
+        sampler=bn.NUTS(chains=2, warmup=30, draws=30),
         progress_bar=False,
     )
 

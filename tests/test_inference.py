@@ -178,7 +178,7 @@ def test_nuts_matches_grid_posterior_n2():
     dt = bn.sample_posterior(
         d,
         priors,
-        sampler=bn.NUTS(chains=4, warmup=500, draws=1500, chain_method="vectorized"),
+        sampler=bn.NUTS(chains=4, warmup=500, draws=1500),
         seed=2,
         progress_bar=False,
     )
@@ -219,7 +219,7 @@ def test_marginal_sigma_matches_grid_posterior_n2():
     dt = bn.sample_posterior(
         d,
         priors,
-        sampler=bn.NUTS(chains=4, warmup=500, draws=1500, chain_method="vectorized"),
+        sampler=bn.NUTS(chains=4, warmup=500, draws=1500),
         seed=3,
         progress_bar=False,
     )
@@ -284,7 +284,7 @@ def test_diagnose_and_files(tmp_path):
 def test_sample_refuses_bad_arguments(data):
     priors = bn.Priors.around(CHAIN.offsets_hz, 5.0)
     with pytest.raises(ValueError, match="`chain_method` must be"):
-        bn.sample_posterior(data, priors, sampler=bn.NUTS(chain_method="threads"))
+        bn.sample_posterior(data, priors, sampler=bn.NUTS(chain_method="processes"))
     with pytest.raises(ValueError, match="`chains` must be a positive int"):
         bn.sample_posterior(data, priors, sampler=bn.NUTS(chains=0))
     with pytest.raises(ValueError, match="`sampler` must be a `bn.NUTS"):
@@ -377,3 +377,25 @@ def test_sbc_ranks_and_coverage_on_a_known_posterior():
         5,
     )
     assert uniform.p_values["x"] > 0.01 and piled.p_values["x"] < 1e-6
+
+
+def test_chains_in_threads_are_the_vectorized_chains():
+    # On a CPU "auto" runs the chains on one device in threads, one chain per thread:
+    # the same keys and starts as the vectorized chains, so the same draws (up to the
+    # rounding of a batched against an unbatched program).
+    d = bn.synthesize(bn.SpinChain([-20.0, 15.0], 8.0), bn.TimeGrid(100, 2e-3), sigma=0.3, seed=4)
+    priors = bn.Priors([[-25.0, -15.0], [10.0, 20.0]], [4.0, 12.0])
+    runs = {}
+    for method in ("auto", "vectorized"):
+        runs[method] = bn.sample_posterior(
+            d,
+            priors,
+            init={"offsets_hz": [-20.0, 15.0], "j_hz": 8.0},
+            sampler=bn.NUTS(chains=3, warmup=100, draws=100, chain_method=method),
+            progress_bar=False,
+        )
+    assert runs["auto"].attrs["chain_method"] == "threads"
+    for site in ("offsets_hz", "j_hz", "sigma"):
+        a, b = (np.asarray(runs[m].posterior[site]) for m in ("auto", "vectorized"))
+        assert a.shape[:2] == (3, 100)
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)

@@ -1,9 +1,22 @@
-"""Optional Dask clusters for work that outgrows one process (data, calibration)."""
+"""Threads for compiled work on a CPU's cores; optional Dask clusters for work that
+outgrows one process (data, calibration)."""
 
 import contextlib
 import functools
 import os
 from collections.abc import Iterator
+
+
+@functools.cache
+def thread_pool():
+    """The process's pool of threads for compiled JAX calls that run side by side on a
+    CPU's cores (JAX lets go of Python while a compiled function runs): one thread per
+    core, at least two."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ._physics._lapack import _cores
+
+    return ThreadPoolExecutor(max(2, _cores()), thread_name_prefix="bayesnmr")
 
 
 @contextlib.contextmanager

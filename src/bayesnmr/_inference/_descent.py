@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .._parallel import thread_pool
 from .._physics._grid import TimeGrid
 from .._physics._lapack import _cores
 from .._physics._simulate import simulate
@@ -226,9 +227,6 @@ def over_rows(fn, x):
     return jax.vmap(fn)(x)
 
 
-_POOL: list = []  # one thread pool per process, made on first use
-
-
 def split_rows(fn, *args, rows: int = -1):
     """`fn(*args)` for a jitted `fn` whose argument `args[rows]` is a batch: on a CPU with
     that batch split into equal parts that run side by side in threads (one part per
@@ -243,11 +241,7 @@ def split_rows(fn, *args, rows: int = -1):
     if len(calls) == 1:
         return fn(*args)
     fn.lower(*calls[0]).compile()  # once, not in every thread at the same time
-    if not _POOL:
-        from concurrent.futures import ThreadPoolExecutor
-
-        _POOL.append(ThreadPoolExecutor(max(2, _cores()), thread_name_prefix="bayesnmr"))
-    outs = list(_POOL[0].map(lambda a: jax.block_until_ready(fn(*a)), calls))
+    outs = list(thread_pool().map(lambda a: jax.block_until_ready(fn(*a)), calls))
     return jax.tree.map(lambda *o: jnp.concatenate(o), *outs)
 
 

@@ -59,7 +59,8 @@ def _network_mcmc(space, grid, solver, sigma, sampler, progress_bar):
         num_warmup=sampler.warmup,
         num_samples=sampler.draws,
         num_chains=sampler.chains,
-        chain_method=sampler.resolved_chain_method(),
+        # NumPyro's MCMC has no threads: its chains on one device run vectorized.
+        chain_method=sampler.resolved_chain_method().replace("threads", "vectorized"),
         progress_bar=progress_bar,
     )
 

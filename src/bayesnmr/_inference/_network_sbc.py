@@ -94,7 +94,7 @@ def _network_sbc_sampler(space, grid, sigma, sampler, observe_iz1):
     chain starts around `x` and the inverse mass matrix from the Fisher information
     there (sigma^2 (A^T A)^-1, A the exact Jacobian of the traces, compiled once), both
     in NUTS's unconstrained coordinates (sites in sorted order: j_hz, then offsets_hz)."""
-    from ._sampler import sampler_for
+    from ._sampler import one_device_method, sampler_for
 
     def model(mx, my, iz1=None):
         network_model(space, grid, None, sigma, mx, my, iz1)
@@ -102,7 +102,7 @@ def _network_sbc_sampler(space, grid, sigma, sampler, observe_iz1):
     key = _NetworkKey(
         tuple(space.names), tuple(space.lo), tuple(space.hi), tuple(space.base_offsets),
         tuple(map(tuple, space.fixed_j)), space.spec.system.iz_spin, grid, sigma, observe_iz1,
-        sampler.chains, sampler.warmup, sampler.draws, "vectorized",
+        sampler.chains, sampler.warmup, sampler.draws, one_device_method(sampler),
         float(sampler.target_accept),
     )  # fmt: skip
     example = (jnp.zeros(grid.n), jnp.zeros(grid.n)) + ((jnp.zeros(grid.n),) if observe_iz1 else ())

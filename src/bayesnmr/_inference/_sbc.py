@@ -78,8 +78,8 @@ def calibrate(
       as they come; a rerun of the same calibration with the same file continues where
       it stopped (a different calibration is refused).
     - `sampler`: NUTS per data set (default `bn.NUTS(chains=1, warmup=300, draws=300)`;
-      the chains run vectorized); `rank_draws` of the `chains * draws` draws, evenly
-      spaced, are ranked.
+      the chains run in threads on a CPU, vectorized on a GPU); `rank_draws` of the
+      `chains * draws` draws, evenly spaced, are ranked.
     - `seed`: data set `k` draws everything from the seed `(seed, k)`, so a study gives
       the same data sets whatever the batching, the scheduler or the forward model: two
       calibrations with the same seed and priors see the same data (`SBCResult.compare`).
@@ -122,10 +122,11 @@ def calibrate(
             "are simulated at a known sigma."
         )
     sampler = check_sampler(sampler)
-    if sampler.chain_method not in ("auto", "vectorized"):
+    if sampler.chain_method not in ("auto", "vectorized", "threads"):
         raise ValueError(
-            "calibrate runs its chains vectorized; pass `bn.NUTS(chain_method='auto')`, "
-            f"not {sampler.chain_method!r}."
+            "calibrate runs its chains on one device: pass `bn.NUTS(chain_method='auto')` "
+            "(threads on a CPU, vectorized on a GPU), 'threads' or 'vectorized', not "
+            f"{sampler.chain_method!r}."
         )
     chains, draws = sampler.chains, sampler.draws
     for name, value in (("n_datasets", n_datasets), ("batch", batch)):
@@ -348,7 +349,7 @@ def _run_task(job: _Job, ks: list[int], done=None) -> list[tuple[int, dict]]:
 def _posterior(ctx, run_solver, run_priors):
     """NUTS draws of one data set's posterior under `run_solver` and `run_priors`."""
     from ._chains import chain_starts
-    from ._sampler import prepare
+    from ._sampler import one_device_method, prepare
 
     job, _, arrays, mode, model_error, rng = ctx
     compiled, args = prepare(  # compiled once per structure and process
@@ -361,7 +362,7 @@ def _posterior(ctx, run_solver, run_priors):
         chains=job.sampler.chains,
         warmup=job.sampler.warmup,
         draws=job.sampler.draws,
-        chain_method="vectorized",
+        chain_method=one_device_method(job.sampler),
         target_accept=job.sampler.target_accept,
     )
     z0, inverse_mass = chain_starts(run_priors, mode, job.sampler.chains, False, rng)
