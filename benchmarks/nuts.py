@@ -23,7 +23,8 @@ Every time is wall time in one fresh process, compilation included, as a user wa
   each `chain_method`: "vectorized" (the chains in step on one device), "threads" (one
   chain per thread on one device, the default on a CPU without a device per chain) and
   "parallel" (one chain per host device). `first_seconds` is a first call (compilation
-  included), `seconds` a second one (compiled); `max_mean_shift_in_sd`: the largest
+  included; "parallel" is the structure of `exact`, already compiled), `seconds` a
+  second one (compiled); `max_mean_shift_in_sd`: the largest
   difference of a posterior mean from the vectorized run's, in its sds.
 - `memory`: `--calls` posteriors in one process (2 spins, new data each call, 2 chains x
   (100 + 100), started at the truth), resident memory after each: the sampler is

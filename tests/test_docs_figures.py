@@ -389,6 +389,27 @@ FIGURES += [
 ]
 
 
+def _chain_methods() -> str:
+    m = _json("nuts.json")["chain_methods"]
+    return (
+        "chains × (1000 + 1000) of the default 4-spin posterior took {:.1f} s vectorized, "
+        "{:.1f} s in\nthreads and {:.1f} s on four host devices, once compiled (compilation "
+        "included:\n{:.1f} s vectorized, {:.1f} s in threads; `chain_methods` in "
+        "`benchmarks/results/nuts.json`,\n2 cores; the same keys and starts give the same "
+        "draws, means within {:.0e} sds)"
+    ).format(
+        m["vectorized"]["seconds"],
+        m["threads"]["seconds"],
+        m["parallel"]["seconds"],
+        m["vectorized"]["first_seconds"],
+        m["threads"]["first_seconds"],
+        max(m[k]["max_mean_shift_in_sd"] for k in ("threads", "parallel")),
+    )
+
+
+FIGURES.append(("docs/inference.md", _chain_methods))
+
+
 def _nuts_row(name: str, times: str) -> str:
     r = _json("nuts.json")["runs"][name]
     return (
