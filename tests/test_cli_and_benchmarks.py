@@ -231,7 +231,7 @@ def test_network_local_benchmark_quick(tmp_path):
     bench.main(bench.parse_args(["--quick", "--out", str(tmp_path)]))
     (row,) = json.loads((tmp_path / "network_local.json").read_text())["rows"]
     assert row["problem"] == "quick3" and row["free_parameters"] == 3 and row["commit"]
-    # Even 2 x 100 draws: the corrected local posterior sits on the exact one.
+    # Even 2 x 150 draws: the corrected local posterior sits on the exact one.
     assert row["corrected"] == 1 and row["pareto_k"] < 0.5
     assert row["max_shift_in_exact_sd"] < 0.5
     assert row["exact_over_local"] == pytest.approx(row["exact_seconds"] / row["local_seconds"])

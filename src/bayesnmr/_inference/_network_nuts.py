@@ -1,6 +1,7 @@
 """NUTS over a network's free shifts and couplings: the NumPyro model, the sampler and the
 posterior DataTree of `sample_posterior(data, spec)`."""
 
+import dataclasses
 import time
 
 import jax
@@ -12,6 +13,7 @@ import numpyro.distributions as dist
 from .._physics._simulate import simulate
 from ._network import fit_network
 from ._network_space import NetworkSpace, check_network_data
+from ._sampler import laplace_z
 
 
 def network_model(space: NetworkSpace, grid, solver, sigma, mx, my, iz1=None):
@@ -45,44 +47,67 @@ def network_model(space: NetworkSpace, grid, solver, sigma, mx, my, iz1=None):
         numpyro.factor("likelihood", -0.5 * rss / sigma**2)
 
 
-def _network_mcmc(space, grid, solver, sigma, sampler, progress_bar):
-    """NumPyro's NUTS on `network_model` (dense mass matrix)."""
-    import functools
+def network_sampler(space: NetworkSpace, grid, solver, sigma, sampler, observe_iz1: bool, method):
+    """The compiled NUTS (`_sampler.Sampler`) of a network's posterior, with `sampler`'s
+    settings run by `method` (a resolved chain method), its observations as arguments:
+    cached per structure for the default exact solver (`solver=None`), built anew for
+    any other (a local surrogate's weights are constants of its program)."""
+    from ._sampler import Sampler, sampler_for
 
-    from numpyro.infer import MCMC
-    from numpyro.infer import NUTS as NumpyroNUTS
+    def model(mx, my, iz1=None):
+        network_model(space, grid, solver, sigma, mx, my, iz1)
 
-    model = functools.partial(network_model, space, grid, solver, sigma)
-    kernel = NumpyroNUTS(model, dense_mass=True, target_accept_prob=sampler.target_accept)
-    return MCMC(
-        kernel,
-        num_warmup=sampler.warmup,
-        num_samples=sampler.draws,
-        num_chains=sampler.chains,
-        # NumPyro's MCMC has no threads: its chains on one device run vectorized.
-        chain_method=sampler.resolved_chain_method().replace("threads", "vectorized"),
-        progress_bar=progress_bar,
-    )
+    t2 = space.spec.system.t2_s
+    key = _NetworkKey(
+        tuple(space.names), tuple(space.lo), tuple(space.hi), tuple(space.base_offsets),
+        tuple(map(tuple, space.fixed_j)), tuple(np.asarray(space.masks, float).ravel()),
+        None if t2 is None else float(t2), space.spec.system.iz_spin, grid, sigma,
+        observe_iz1, 1 if method == "threads" else sampler.chains, sampler.warmup,
+        sampler.draws, method, float(sampler.target_accept),
+    )  # fmt: skip
+    example = (jnp.zeros(grid.n), jnp.zeros(grid.n)) + ((jnp.zeros(grid.n),) if observe_iz1 else ())
+    if solver is None:
+        return sampler_for(key, None, example, model=model)
+    return Sampler(key, None, example, model)
 
 
-def _init_params(space, starts, lo=None, hi=None):
-    """Chain starts `(chains, P)` in Hz as NumPyro's unconstrained init_params, for the
-    boxes `[lo, hi]` (default: the spec's)."""
-    from numpyro.distributions.transforms import biject_to
-
-    lo = space.lo if lo is None else np.asarray(lo)
-    hi = space.hi if hi is None else np.asarray(hi)
+def network_starts(space: NetworkSpace, x, cov, lo, hi, chains: int, rng):
+    """Chain starts around `x` (Hz) spread by the covariance `cov`, and `cov` as the
+    inverse mass matrix, both in NUTS's unconstrained coordinates of the boxes
+    `[lo, hi]` (sites in sorted order: j_hz, then offsets_hz)."""
     k = space.n_offsets
-    out = {}
+    perm = np.r_[np.arange(k, space.lo.size), np.arange(k)]  # sorted sites: j_hz first
+    centre, cov_z = laplace_z(x, cov, lo, hi)
+    cov_z = cov_z[np.ix_(perm, perm)]
+    starts = centre[perm][None] + rng.multivariate_normal(np.zeros(perm.size), cov_z, chains)
+    z0 = {}
+    if k < space.lo.size:
+        z0["j_hz"] = jnp.asarray(starts[:, : space.lo.size - k])
     if k:
-        t = biject_to(dist.constraints.interval(lo[:k], hi[:k]))
-        out["offsets_hz"] = t.inv(jnp.asarray(starts[:, :k]))
-    if space.lo.size > k:
-        t = biject_to(dist.constraints.interval(lo[k:], hi[k:]))
-        out["j_hz"] = t.inv(jnp.asarray(starts[:, k:]))
-    if len(starts) == 1:  # NumPyro wants one chain's start without the chain axis
-        out = {name: v[0] for name, v in out.items()}
-    return out
+        z0["offsets_hz"] = jnp.asarray(starts[:, space.lo.size - k :])
+    return z0, jnp.asarray(cov_z)
+
+
+@dataclasses.dataclass(frozen=True)
+class _NetworkKey:
+    """What a network's compiled sampler depends on (the cache's key)."""
+
+    names: tuple
+    lo: tuple
+    hi: tuple
+    base_offsets: tuple
+    fixed_j: tuple
+    masks: tuple  # which couplings each free one sets (tied couplings share one)
+    t2_s: float | None
+    iz_spin: int
+    grid: object
+    sigma: float | None
+    observe_iz1: bool
+    chains: int
+    warmup: int
+    draws: int
+    chain_method: str
+    target_accept: float
 
 
 def _observed(data):
@@ -160,27 +185,21 @@ def sample_network(data, spec, *, solver, sampler, seed, progress_bar, init,
         lo, hi = (space.lo, space.hi) if run_solver is exact else (
             np.asarray(run_solver.lower), np.asarray(run_solver.upper))  # fmt: skip
         x0 = np.clip(space.free(mode.offsets_hz, mode.j_hz), lo, hi)
-        sd = np.sqrt(np.diag(mode.covariance)) if mode.covariance is not None else None
-        sd = 0.01 * (hi - lo) if sd is None else sd
-        eps = 1e-6 * (hi - lo)
-        starts = np.clip(x0 + rng.normal(size=(sampler.chains, x0.size)) * sd, lo + eps, hi - eps)
-        # A new MCMC per mode: NumPyro's MCMC refuses a second `run` with new init_params.
-        mcmc = _network_mcmc(space, data.grid, run_solver, None, sampler, progress_bar)
+        cov = mode.covariance
+        if cov is None:
+            cov = np.diag((0.01 * (hi - lo)) ** 2)
+        # The shared compiled NUTS (`_sampler`), started at the mode spread by its Laplace
+        # covariance, which is also the first mass matrix.
+        compiled = network_sampler(
+            space, data.grid, run_solver, None, sampler, data.iz1 is not None,
+            sampler.resolved_chain_method(),
+        )  # fmt: skip
+        z0, inverse_mass = network_starts(space, x0, cov, lo, hi, sampler.chains, rng)
         t0 = time.perf_counter()
-        mcmc.run(
-            jax.random.PRNGKey(seed + 7919 * k),
-            *_observed(data),
-            init_params=_init_params(space, starts, lo, hi),
-            extra_fields=("diverging", "num_steps", "accept_prob", "energy"),
-        )
-        samples = {n: np.asarray(v) for n, v in mcmc.get_samples(group_by_chain=True).items()}
-        extra = {n: np.asarray(v) for n, v in mcmc.get_extra_fields(group_by_chain=True).items()}
-        stats = {
-            "diverging": extra["diverging"],
-            "n_steps": extra["num_steps"],
-            "acceptance_rate": extra["accept_prob"],
-            "energy": extra["energy"],
-        }
+        samples, stats = compiled.run(
+            jax.random.PRNGKey(seed + 7919 * k), _observed(data), z0, inverse_mass,
+            progress_bar=progress_bar, desc=f"NUTS mode {k}" if len(sampled) > 1 else "NUTS",
+        )  # fmt: skip
         return samples, stats, time.perf_counter() - t0
 
     def with_sigma(samples):

@@ -1,6 +1,5 @@
 """Simulation-based calibration of a network's posterior, on one compiled sampler."""
 
-import dataclasses
 import time
 
 import jax
@@ -8,9 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._physics._simulate import simulate
-from ._network_nuts import _observed, network_model
+from ._network_nuts import _observed, network_sampler, network_starts
 from ._network_space import NetworkSpace
-from ._sampler import laplace_z
 
 
 def calibrate_network(grid, spec, *, sigma, sampler, n_datasets, rank_draws, bins,
@@ -90,64 +88,24 @@ def calibrate_network(grid, spec, *, sigma, sampler, n_datasets, rank_draws, bin
 
 def _network_sbc_sampler(space, grid, sigma, sampler, observe_iz1):
     """The compiled NUTS of a network's posterior at a known `sigma` (one compilation for
-    every data set: the observations are its arguments), and `laplace(x, chains, rng)`:
-    chain starts around `x` and the inverse mass matrix from the Fisher information
-    there (sigma^2 (A^T A)^-1, A the exact Jacobian of the traces, compiled once), both
-    in NUTS's unconstrained coordinates (sites in sorted order: j_hz, then offsets_hz)."""
-    from ._sampler import one_device_method, sampler_for
+    every data set: the observations are its arguments; the chains on one device), and
+    `laplace(x, chains, rng)`: chain starts around `x` and the inverse mass matrix from
+    the Fisher information there (sigma^2 (A^T A)^-1, A the exact Jacobian of the
+    traces, compiled once), both in NUTS's unconstrained coordinates."""
+    from ._sampler import one_device_method
 
-    def model(mx, my, iz1=None):
-        network_model(space, grid, None, sigma, mx, my, iz1)
-
-    key = _NetworkKey(
-        tuple(space.names), tuple(space.lo), tuple(space.hi), tuple(space.base_offsets),
-        tuple(map(tuple, space.fixed_j)), space.spec.system.iz_spin, grid, sigma, observe_iz1,
-        sampler.chains, sampler.warmup, sampler.draws, one_device_method(sampler),
-        float(sampler.target_accept),
-    )  # fmt: skip
-    example = (jnp.zeros(grid.n), jnp.zeros(grid.n)) + ((jnp.zeros(grid.n),) if observe_iz1 else ())
-    run = sampler_for(key, None, example, model=model)
+    method = one_device_method(sampler)
+    run = network_sampler(space, grid, None, sigma, sampler, observe_iz1, method)
 
     def traces(x):
         tr = simulate(space.system(x), grid)
         return jnp.concatenate([tr.mx, tr.my] + ([tr.iz1] if observe_iz1 else []))
 
     jacobian = jax.jit(jax.jacfwd(traces))
-    k = space.n_offsets
-    perm = np.r_[np.arange(k, space.lo.size), np.arange(k)]  # sorted sites: j_hz first
 
     def laplace(x, chains, rng):
         a = np.asarray(jacobian(jnp.asarray(x)))
         cov = sigma**2 * np.linalg.pinv(a.T @ a)
-        centre, cov_z = laplace_z(x, cov, space.lo, space.hi)
-        cov_z = cov_z[np.ix_(perm, perm)]
-        jitter = rng.multivariate_normal(np.zeros(perm.size), cov_z, size=chains)
-        starts = centre[perm][None] + jitter
-        z0 = {}
-        if k < space.lo.size:
-            z0["j_hz"] = jnp.asarray(starts[:, : space.lo.size - k])
-        if k:
-            z0["offsets_hz"] = jnp.asarray(starts[:, space.lo.size - k :])
-        return z0, jnp.asarray(cov_z)
+        return network_starts(space, x, cov, space.lo, space.hi, chains, rng)
 
     return run, laplace
-
-
-@dataclasses.dataclass(frozen=True)
-class _NetworkKey:
-    """What a network's compiled sampler depends on (the cache's key)."""
-
-    names: tuple
-    lo: tuple
-    hi: tuple
-    base_offsets: tuple
-    fixed_j: tuple
-    iz_spin: int
-    grid: object
-    sigma: float
-    observe_iz1: bool
-    chains: int
-    warmup: int
-    draws: int
-    chain_method: str
-    target_accept: float
