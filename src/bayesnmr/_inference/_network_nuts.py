@@ -13,7 +13,7 @@ import numpyro.distributions as dist
 from .._physics._simulate import simulate
 from ._network import fit_network
 from ._network_space import NetworkSpace, check_network_data
-from ._sampler import laplace_z
+from ._sampler import Sampler, laplace_z, sampler_for
 
 
 def network_model(space: NetworkSpace, grid, solver, sigma, mx, my, iz1=None):
@@ -52,7 +52,6 @@ def network_sampler(space: NetworkSpace, grid, solver, sigma, sampler, observe_i
     settings run by `method` (a resolved chain method), its observations as arguments:
     cached per structure for the default exact solver (`solver=None`), built anew for
     any other (a local surrogate's weights are constants of its program)."""
-    from ._sampler import Sampler, sampler_for
 
     def model(mx, my, iz1=None):
         network_model(space, grid, solver, sigma, mx, my, iz1)
@@ -62,7 +61,7 @@ def network_sampler(space: NetworkSpace, grid, solver, sigma, sampler, observe_i
         tuple(space.names), tuple(space.lo), tuple(space.hi), tuple(space.base_offsets),
         tuple(map(tuple, space.fixed_j)), tuple(np.asarray(space.masks, float).ravel()),
         None if t2 is None else float(t2), space.spec.system.iz_spin, grid, sigma,
-        observe_iz1, 1 if method == "threads" else sampler.chains, sampler.warmup,
+        observe_iz1, sampler.chains, sampler.warmup,
         sampler.draws, method, float(sampler.target_accept),
     )  # fmt: skip
     example = (jnp.zeros(grid.n), jnp.zeros(grid.n)) + ((jnp.zeros(grid.n),) if observe_iz1 else ())

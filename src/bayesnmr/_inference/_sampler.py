@@ -289,6 +289,8 @@ def sampler_for(s, solver_static, example: tuple, model=None) -> Sampler:
     with the model arguments `example`: any of the structure's, with values the solver
     accepts; a surrogate checks the values it sees outside `jit`). `model`: another
     model than the chain's, with `s` a hashable key that says all it depends on."""
+    if s.chain_method == "threads":  # compiled for one chain, whatever their number
+        s = dataclasses.replace(s, chains=1)
     if s not in _CACHE:
         if len(_CACHE) >= _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
@@ -329,8 +331,6 @@ def prepare(
         chain_method=chain_method,
         target_accept=float(target_accept),
     )
-    if chain_method == "threads":  # compiled for one chain, whatever their number
-        s = dataclasses.replace(s, chains=1)
     boxes = {
         "offsets_hz": jnp.asarray(priors.offsets_hz),
         "j_hz": jnp.asarray(priors.j_hz),
