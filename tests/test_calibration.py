@@ -212,3 +212,15 @@ def test_cli_sbc_local_and_resume(tmp_path, capsys):
     assert (tmp_path / "sbc.checkpoint.json").is_file()
     assert main(argv) == 0
     assert first.group(0) in capsys.readouterr().out
+
+
+def test_calibrate_refuses_chains_across_devices():
+    # calibrate runs a data set's chains on one device: threads (what "auto" picks on a
+    # CPU) or vectorized; any other method is refused by name, before any work.
+    for method in ("parallel", "sequential"):
+        with pytest.raises(
+            ValueError, match=f"calibrate runs its chains on one device.*'{method}'"
+        ):
+            bn.calibrate(
+                GRID, PRIORS, **(TINY | {"sampler": bn.NUTS(chains=2, chain_method=method)})
+            )
