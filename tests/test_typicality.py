@@ -133,3 +133,21 @@ def test_under_jit_needs_a_spectral_radius():
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         bn.TypicalitySolver(**kwargs)
+
+
+@pytest.mark.parametrize("spins", [(0,), (3, 1), (1, 3), (0, 4, 2)])
+def test_flip_is_the_weighted_bit_flip_gather(spins):
+    # The matrix-free flips against their definition, weight[bits of s at spins] *
+    # v[s ^ mask], with a weight that is not symmetric, so its axes' order matters.
+    from bayesnmr._physics._typicality import _flip
+
+    n = 5
+    rng = np.random.default_rng(3)
+    v = rng.normal(size=(2, 2**n))
+    weight = rng.normal(size=(2,) * len(spins))
+    s = np.arange(2**n)
+    mask = sum(1 << i for i in spins)
+    bits = tuple((s >> i) & 1 for i in spins)
+    expected = weight[bits] * v[:, s ^ mask]
+    np.testing.assert_allclose(np.asarray(_flip(v, n, spins, weight)), expected, rtol=1e-14)
+    np.testing.assert_allclose(np.asarray(_flip(v, n, spins)), v[:, s ^ mask], rtol=1e-14)

@@ -42,16 +42,46 @@ def _lift(x, v):
     return x.reshape((1,) * (v.ndim - 1) + x.shape)
 
 
-def _flip(v, n_spins: int, spins: tuple[int, ...]):
-    """`v[..., s ^ mask]` for the basis index s, with `mask` the bits of `spins`.
+def _view(n_spins: int, spins: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """A shape for the basis index with one axis of 2 per spin in `spins` (bit i is the
+    i-th least significant) and the bits between them merged, and those axes in the
+    order of `spins`."""
+    shape, axis_of, run = [], {}, 1
+    for b in range(n_spins - 1, -1, -1):
+        if b in spins:
+            if run > 1:
+                shape.append(run)
+                run = 1
+            axis_of[b] = len(shape)
+            shape.append(2)
+        else:
+            run *= 2
+    if run > 1:
+        shape.append(run)
+    return tuple(shape), tuple(axis_of[b] for b in spins)
 
-    Done as reversals of axes of `v` viewed as a `(2,) * N` tensor (bit i is axis
-    -(i + 1)): a strided copy, faster than a gather on a CPU.
+
+def _flip(v, n_spins: int, spins: tuple[int, ...], weight=None):
+    """`weight[bits of s at spins] * v[..., s ^ mask]` for the basis index s, with `mask`
+    the bits of `spins` and `weight` of shape `(2,) * len(spins)` (1 if None).
+
+    Done as reversals of axes of `v` viewed with one axis per flipped spin and the bits
+    between them merged (a strided copy, faster than a gather on a CPU; few axes keep the
+    index arithmetic cheap), and the weight a small array broadcast along the others, so
+    no mask of the full dimension is read.
     """
     lead = v.shape[:-1]
-    t = v.reshape(lead + (2,) * n_spins)
-    axes = tuple(len(lead) + n_spins - 1 - i for i in spins)
-    return jnp.flip(t, axes).reshape(v.shape)
+    shape, axes = _view(n_spins, spins)
+    axes = tuple(len(lead) + a for a in axes)
+    out = jnp.flip(v.reshape(lead + shape), axes)
+    if weight is not None:
+        rank = tuple(int(r) for r in np.argsort(np.argsort(axes)))  # weight axis -> view order
+        w = jnp.moveaxis(jnp.asarray(weight), tuple(range(len(axes))), rank)
+        full = [1] * out.ndim
+        for a in axes:
+            full[a] = 2
+        out = out * w.reshape(full)
+    return out.reshape(v.shape)
 
 
 def gershgorin_radius(chain: System) -> float:
@@ -214,15 +244,13 @@ class TypicalitySolver(AbstractSolver):
             index = np.array([pairs.index(p) for p in self.pairs], dtype=int)
             pairs, pair_j = self.pairs, pair_j[index]
         diag = _diagonal(2 * jnp.pi * (nu - mean_nu), 2 * jnp.pi * pair_j, bits, pairs) / radius
-        hop = [
-            jnp.pi * pair_j[p] / radius * (bits[i] != bits[k]).astype(dtype)
-            for p, (i, k) in enumerate(pairs)
-        ]
+        swap = jnp.asarray([[0.0, 1.0], [1.0, 0.0]], dtype)  # the flip-flop: bits that differ
+        hop = [jnp.pi * pair_j[p] / radius * swap for p in range(len(pairs))]
 
         def h_scaled(v):  # (H'/r) v for a batch of vectors (..., dim)
             out = _lift(diag, v) * v
             for p, pair in enumerate(pairs):
-                out = out + _lift(hop[p], v) * _flip(v, n, pair)
+                out = out + _flip(v, n, pair, hop[p])
             return out
 
         chunk = 8
@@ -252,15 +280,15 @@ class TypicalitySolver(AbstractSolver):
             acc0 = jnp.zeros((window,) + v.shape, cdtype)
             return jax.lax.scan(body, (h_scaled(v), v, acc0), coef)[0][2]
 
-        down = [bits[i].astype(dtype) for i in range(n)]
+        down, up = jnp.asarray([0.0, 1.0], dtype), jnp.asarray([1.0, 0.0], dtype)  # bit 1: down
 
         def lower(v):  # F_- v
-            return sum(_lift(down[i], v) * _flip(v, n, (i,)) for i in range(n))
+            return sum(_flip(v, n, (i,), down) for i in range(n))
 
         def raise_(v):  # F_+ v
-            return sum(_lift(1.0 - down[i], v) * _flip(v, n, (i,)) for i in range(n))
+            return sum(_flip(v, n, (i,), up) for i in range(n))
 
-        z1 = (0.5 - down[chain.iz_index]).astype(dtype)
+        z1 = (0.5 - bits[chain.iz_index]).astype(dtype)
 
         def measure(state):
             b, a, c = state
