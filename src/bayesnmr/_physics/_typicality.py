@@ -16,7 +16,6 @@ from ._solver import AbstractSolver
 from ._system import SpinSystem, System
 from ._traces import Traces
 
-
 # Chebyshev vectors made per step of the recurrence's scan, then folded into the window's
 # accumulators by one matrix product: the accumulators are read and written once per
 # chunk (N = 16: 8 -> 16 took a call from 15.2 to 13.3 s).
