@@ -483,6 +483,19 @@ FIGURES.append(
         lambda: f"(N = 20: {_one('typicality', n=20)['seconds']:.0f} s in this run;",
     )
 )
+FIGURES += [
+    (
+        "docs/benchmarks.md",
+        lambda n=n, fmt=fmt: fmt.format(
+            _one("typicality", n=n)["seconds"], _one("typicality", n=n)["peak_rss_mib"] / 1024
+        ),
+    )
+    for n, fmt in (
+        (16, "| typicality, N = 16 (R = 2 vectors), one cold call | {:.1f} s |"),
+        (18, "| typicality, N = 18 (R = 1) | {:.1f} s |"),
+        (20, "| typicality, N = 20 (R = 1) | {:.0f} s, peak RSS {:.1f} GiB |"),
+    )
+]
 
 
 def _coverage_range(*names: str) -> str:
