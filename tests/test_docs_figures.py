@@ -491,7 +491,7 @@ FIGURES += [
         ),
     )
     for n, fmt in (
-        (16, "| typicality, N = 16 (R = 2 vectors), one cold call | {:.1f} s |"),
+        (16, "| typicality, N = 16 (R = 2 vectors), one cold call | {:.1f} s (15.0 s"),
         (18, "| typicality, N = 18 (R = 1) | {:.1f} s |"),
         (20, "| typicality, N = 20 (R = 1) | {:.0f} s, peak RSS {:.1f} GiB |"),
     )
