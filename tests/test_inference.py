@@ -118,9 +118,10 @@ def test_lbfgs_returns_the_best_point_it_visited():
         return jnp.sum((u - 1.0) ** 2) + 1e-12 * jnp.sum(jnp.sin(1e10 * u))
 
     u0 = jnp.array([[5.0, -3.0], [0.5, 2.0], [-40.0, 7.0]])
-    best, (values, _) = lbfgs_batch(loss, 60)(u0)
+    best, best_values, (values, _) = lbfgs_batch(loss, 60)(u0)
     final = jax.vmap(loss)(best)
     assert np.all(np.asarray(final) <= np.asarray(values).min(axis=1) + 1e-15)
+    np.testing.assert_allclose(best_values, final, rtol=1e-12)  # the misfit of that point
     np.testing.assert_allclose(best, 1.0, atol=1e-2)  # the ripples' gradient is 1e-2
 
 

@@ -28,7 +28,7 @@ def start_modes(data, priors, solver, init, seed, progress_bar=False) -> list[Mo
     if space.free_j:
         x.append(np.atleast_1d(np.asarray(init["j_hz"], float)).reshape(-1))
     x = space.clip(np.concatenate(x))[None]
-    loss = float(loss_hz(space.plan(data, 1, ()), space.consts(data), solver, None, x[0]))
+    loss = float(loss_hz(space.plan(data, 1), space.consts(data), solver, None, x[0]))
     return laplace_modes(data, space, solver, x, np.array([loss]))
 
 

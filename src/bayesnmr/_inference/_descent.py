@@ -58,7 +58,7 @@ class Space:
         eps = 1e-6 * (self.hi - self.lo)
         return np.clip(x, self.lo + eps, self.hi - eps)
 
-    def plan(self, data: Dataset, steps: int, taus: tuple) -> "Plan":
+    def plan(self, data: Dataset, steps: int) -> "Plan":
         return Plan(
             self.priors.n_spins,
             self.priors.per_bond,
@@ -67,7 +67,6 @@ class Space:
             data.grid,
             data.iz1 is not None,
             steps,
-            taus,
         )
 
     def consts(self, data: Dataset) -> dict:
@@ -86,7 +85,8 @@ class Space:
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    """The static structure of a fit (hashable): what is free, the grid, the stages."""
+    """The static structure of a fit (hashable): what is free, the grid, the steps per
+    stage."""
 
     n_spins: int
     per_bond: bool
@@ -95,7 +95,6 @@ class Plan:
     grid: TimeGrid
     observe_iz1: bool
     steps: int
-    taus: tuple
 
 
 def chain_of(plan: Plan, consts: dict, x) -> SpinChain:
@@ -138,29 +137,18 @@ def screen(plan: Plan, consts: dict, solver, tau, xs):
 @eqx.filter_jit
 def descend_stage(plan: Plan, consts: dict, solver, tau, u0):
     """`plan.steps` L-BFGS steps for a batch of starts on the misfit weighted by
-    $e^{-t/\\tau}$ (`tau` an array, `inf` for none): one compilation serves every stage."""
+    $e^{-t/\tau}$ (`tau` an array, `inf` for none): one compilation serves every stage
+    of every descent (the global search's and `fit`'s from a start).
+
+    Returns the best point of each start, its misfit (so weighted), and each start's
+    misfit and point at every step.
+    """
 
     def loss_u(u):
         return loss_hz(plan, consts, solver, tau, to_hz(consts, u))
 
-    u, _ = lbfgs_batch(loss_u, plan.steps)(u0)
-    return u
-
-
-@eqx.filter_jit
-def descend(plan: Plan, consts: dict, solver, u0):
-    """Every stage of L-BFGS for a batch of starts, and the final misfit of each."""
-    u, histories, paths = u0, [], []
-    for tau in plan.taus:
-
-        def loss_u(u, tau=tau):
-            return loss_hz(plan, consts, solver, tau, to_hz(consts, u))
-
-        u, (hist, path) = lbfgs_batch(loss_u, plan.steps)(u)
-        histories.append(hist)
-        paths.append(path)
-    final = jax.vmap(lambda u: loss_hz(plan, consts, solver, None, to_hz(consts, u)))(u)
-    return u, jnp.concatenate(histories, axis=1), jnp.concatenate(paths, axis=1), final
+    u, value, (hist, path) = lbfgs_batch(loss_u, plan.steps)(u0)
+    return u, value, hist, path
 
 
 @eqx.filter_jit
@@ -186,10 +174,10 @@ def jtj(residuals, x):
 def lbfgs_batch(loss, steps):
     """`steps` L-BFGS iterations (zoom line search) for a batch of starts.
 
-    Returns the best point each start visited, not its last: once a start has converged,
-    the line search can fail on rounding noise, and optax then takes the step anyway, which
-    can throw the point far away (seen: a converged 2-spin fit thrown to the edge of its
-    prior box, J = 0, where the gradient vanishes and it stays).
+    Returns the best point each start visited and its misfit (not its last point): once a
+    start has converged, the line search can fail on rounding noise, and optax then takes
+    the step anyway, which can throw the point far away (seen: a converged 2-spin fit
+    thrown to the edge of its prior box, J = 0, where the gradient vanishes and it stays).
     """
     opt = optax.lbfgs()
     value_and_grad = optax.value_and_grad_from_state(loss)
@@ -206,7 +194,8 @@ def lbfgs_batch(loss, steps):
 
         init = (u, opt.init(u), u, jnp.asarray(jnp.inf, dtype=u.dtype))
         (u, _, best_u, best_v), hist = jax.lax.scan(body, init, None, length=steps)
-        return jnp.where(loss(u) < best_v, u, best_u), hist
+        last = loss(u)
+        return jnp.where(last < best_v, u, best_u), jnp.minimum(last, best_v), hist
 
     return lambda u0: over_rows(one, u0)
 

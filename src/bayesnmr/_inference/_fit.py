@@ -11,7 +11,7 @@ import numpy as np
 from .._physics._solver import AbstractSolver
 from .._physics._system_file import SystemSpec
 from ._data import Dataset
-from ._descent import Space, chain_of, descend, split_args, split_rows, to_hz
+from ._descent import Space, chain_of, descend_stage, split_args, split_rows, to_hz
 from ._model import Priors, check_chain_data
 from ._modes import Mode, laplace_modes
 from ._search import search
@@ -170,7 +170,7 @@ def fit(
     seconds = time.perf_counter() - t0
     n_obs = data.grid.n * (2 if data.iz1 is None else 3)
     modes = tuple(laplace_modes(data, space, solver, xs, losses)) if laplace else ()
-    chain = chain_of(space.plan(data, 1, ()), space.consts(data), jnp.asarray(xs[0]))
+    chain = chain_of(space.plan(data, 1), space.consts(data), jnp.asarray(xs[0]))
     return FitResult(
         offsets_hz=np.asarray(chain.offsets_hz),
         j_hz=np.asarray(chain.j_hz),
@@ -190,18 +190,25 @@ def _from_init(data, priors, space, solver, init, n_starts, steps, broadening, s
     rng = np.random.default_rng(seed)
     randoms = rng.uniform(space.lo, space.hi, (n_starts - 1, len(space.names)))
     u0 = jnp.asarray(np.vstack([space.to_u(first)[None], space.to_u(randoms)])[:n_starts])
-    plan = space.plan(data, steps, (*broadening, None))
+    plan = space.plan(data, steps)
     consts = space.consts(data)
-    # Compiled first, so that `seconds` is the fit alone.
-    descend.lower(*split_args((plan, consts, solver, u0))[0]).compile()
+    # Every stage (tau, then the data: tau = inf) is one call of one compiled program,
+    # compiled first, so that `seconds` is the fit alone.
+    taus = [jnp.asarray(t) for t in (*broadening, np.inf)]
+    descend_stage.lower(*split_args((plan, consts, solver, taus[0], u0))[0]).compile()
     t0 = time.perf_counter()
-    u, history, path, final = split_rows(descend, plan, consts, solver, u0)
-    best = int(jnp.argmin(final))
+    u, history, path = u0, [], []
+    for tau in taus:
+        u, final, hist, steps_u = split_rows(descend_stage, plan, consts, solver, tau, u)
+        history.append(hist)
+        path.append(steps_u)
+    history, path = jnp.concatenate(history, axis=1), jnp.concatenate(path, axis=1)
+    best = int(jnp.argmin(final))  # `final`: the last stage's, on the data
     x = np.asarray(to_hz(consts, u[best]))
     extra = {
         "loss_history": np.asarray(history[best]),
         "path": np.asarray(jax.vmap(lambda v: to_hz(consts, v))(path[best])),
-        "n_steps": len(plan.taus) * steps,
+        "n_steps": len(taus) * steps,
         "start": best,
     }
     return x[None], np.asarray(final[best])[None], t0, extra

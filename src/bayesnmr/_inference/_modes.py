@@ -55,7 +55,7 @@ def laplace_modes(
     of the rest, those with probability under `min_probability` (not the best).
     """
     n_obs = data.grid.n * (2 if data.iz1 is None else 3)
-    plan, consts = space.plan(data, 1, (None,)), space.consts(data)
+    plan, consts = space.plan(data, 1), space.consts(data)
 
     def hess(x):
         return np.asarray(gauss_newton(plan, consts, solver, jnp.asarray(x)))

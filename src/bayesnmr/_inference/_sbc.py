@@ -297,7 +297,7 @@ def _run_task(job: _Job, ks: list[int], done=None) -> list[tuple[int, dict]]:
                 mode = fit(data, priors, solver=fit_solver, n_starts=8, seed=k).modes[0]
             else:
                 x = space.clip(truth)[None]
-                plan, consts = space.plan(data, 1, ()), space.consts(data)
+                plan, consts = space.plan(data, 1), space.consts(data)
                 loss = np.array([float(loss_hz(plan, consts, fit_solver, None, x[0]))])
                 mode = laplace_modes(data, space, fit_solver, x, loss)[0]
             arrays = tuple(

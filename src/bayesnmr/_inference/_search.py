@@ -63,7 +63,7 @@ def search(data: Dataset, space: Space, solver, *, n_starts, steps, broadening, 
     rng = np.random.default_rng(seed)
     mirror = mirror_symmetric(space, data)
     consts = space.consts(data)
-    screen_plan = space.plan(data, 1, ())
+    screen_plan = space.plan(data, 1)
     coarse, fine = (broadening[0], broadening[-1]) if broadening else (None, None)
     short = max(steps // 3, 5)
 
@@ -187,13 +187,13 @@ def _pad(rows: np.ndarray, size: int) -> np.ndarray:
 def _descents(data, space, consts, solver, starts, steps, taus):
     """L-BFGS from each row of `starts` (Hz) through the stages `taus`: the end points
     (Hz) and their misfits on the data."""
-    plan = space.plan(data, steps, ())
+    plan = space.plan(data, steps)
     u = jnp.asarray(space.to_u(starts))
     for tau in taus:
         tau = jnp.asarray(np.inf if tau is None else tau)
-        u = split_rows(descend_stage, plan, consts, solver, tau, u)
+        u = split_rows(descend_stage, plan, consts, solver, tau, u)[0]
     x = np.asarray(jax.vmap(lambda v: to_hz(consts, v))(u))
-    return x, _screen(space.plan(data, 1, ()), consts, solver, None, x)
+    return x, _screen(space.plan(data, 1), consts, solver, None, x)
 
 
 def _distinct(xs: np.ndarray, losses: np.ndarray, tol_hz: float = 0.5) -> list[int]:
