@@ -135,19 +135,22 @@ def screen(plan: Plan, consts: dict, solver, tau, xs):
 
 
 @eqx.filter_jit
-def descend_stage(plan: Plan, consts: dict, solver, tau, u0):
-    """`plan.steps` L-BFGS steps for a batch of starts on the misfit weighted by
-    $e^{-t/\tau}$ (`tau` an array, `inf` for none): one compilation serves every stage
-    of every descent (the global search's and `fit`'s from a start).
+def descend_stage(plan: Plan, consts: dict, solver, tau, u0, n_steps=None):
+    """L-BFGS steps for a batch of starts on the misfit weighted by $e^{-t/\\tau}$ (`tau`
+    an array, `inf` for none): `n_steps` of them (an int array, at most `plan.steps`;
+    `None`: `plan.steps`). One compilation serves every stage of every descent of a fit
+    structure: the global search's short and full ones, and `fit`'s from a start.
 
     Returns the best point of each start, its misfit (so weighted), and each start's
-    misfit and point at every step.
+    misfit and point at each of the `plan.steps` steps (those past `n_steps`: the misfit
+    `inf`, the point unchanged).
     """
 
     def loss_u(u):
         return loss_hz(plan, consts, solver, tau, to_hz(consts, u))
 
-    u, value, (hist, path) = lbfgs_batch(loss_u, plan.steps)(u0)
+    n = plan.steps if n_steps is None else n_steps
+    u, value, (hist, path) = lbfgs_batch(loss_u, plan.steps, n)(u0)
     return u, value, hist, path
 
 
@@ -171,8 +174,9 @@ def jtj(residuals, x):
     return a.T @ a
 
 
-def lbfgs_batch(loss, steps):
-    """`steps` L-BFGS iterations (zoom line search) for a batch of starts.
+def lbfgs_batch(loss, steps, n_steps=None):
+    """`steps` L-BFGS iterations (zoom line search) for a batch of starts, or the first
+    `n_steps` of them (a traced count: one compilation for any count up to `steps`).
 
     Returns the best point each start visited and its misfit (not its last point): once a
     start has converged, the line search can fail on rounding noise, and optax then takes
@@ -183,7 +187,7 @@ def lbfgs_batch(loss, steps):
     value_and_grad = optax.value_and_grad_from_state(loss)
 
     def one(u):
-        def body(carry, _):
+        def step(carry):
             u, state, best_u, best_v = carry
             value, grad = value_and_grad(u, state=state)
             better = value < best_v
@@ -192,8 +196,16 @@ def lbfgs_batch(loss, steps):
             u = optax.apply_updates(u, updates)
             return (u, state, best_u, best_v), (value, u)
 
+        def idle(carry):  # past `n_steps`
+            return carry, (jnp.asarray(jnp.inf, dtype=carry[0].dtype), carry[0])
+
+        def body(carry, i):
+            if n_steps is None:
+                return step(carry)
+            return jax.lax.cond(i < n_steps, step, idle, carry)
+
         init = (u, opt.init(u), u, jnp.asarray(jnp.inf, dtype=u.dtype))
-        (u, _, best_u, best_v), hist = jax.lax.scan(body, init, None, length=steps)
+        (u, _, best_u, best_v), hist = jax.lax.scan(body, init, jnp.arange(steps))
         last = loss(u)
         return jnp.where(last < best_v, u, best_u), jnp.minimum(last, best_v), hist
 
@@ -216,17 +228,18 @@ def over_rows(fn, x):
     return jax.vmap(fn)(x)
 
 
-def split_rows(fn, *args, rows: int = -1):
+def split_rows(fn, *args, rows: int = -1, part: int | None = None):
     """`fn(*args)` for a jitted `fn` whose argument `args[rows]` is a batch: on a CPU with
     that batch split into equal parts that run side by side in threads (one part per
-    core, as many as divide the batch), the outputs (a pytree, batch first) joined again.
+    core, as many as divide the batch; or parts of `part` rows, if that divides it), the
+    outputs (a pytree, batch first) joined again.
 
     JAX lets go of Python while a compiled function runs, and on a CPU each call runs
     on its own: two halves of 48 starts (25 L-BFGS steps, the default 4-spin misfit)
     took 0.38 s in two threads against 0.65 s in one call (2 cores, 2026-12-01). The
     parts have one shape, so one compilation serves them, done before the threads start.
     """
-    calls = split_args(args, rows) if jax.default_backend() == "cpu" else [args]
+    calls = split_args(args, rows, part) if jax.default_backend() == "cpu" else [args]
     if len(calls) == 1:
         return fn(*args)
     fn.lower(*calls[0]).compile()  # once, not in every thread at the same time
@@ -234,15 +247,18 @@ def split_rows(fn, *args, rows: int = -1):
     return jax.tree.map(lambda *o: jnp.concatenate(o), *outs)
 
 
-def split_args(args: tuple, rows: int = -1) -> list[list]:
+def split_args(args: tuple, rows: int = -1, part: int | None = None) -> list[list]:
     """The arguments of each part of `split_rows` (one part per core, as many as divide
-    the batch `args[rows]`)."""
+    the batch `args[rows]`; or parts of `part` rows if that divides it)."""
     x = args[rows]
     size = x.shape[0]
-    parts = max(p for p in range(1, min(_cores(), size) + 1) if size % p == 0)
+    if part is not None and 0 < part <= size and size % part == 0:
+        parts = size // part
+    else:
+        parts = max(p for p in range(1, min(_cores(), size) + 1) if size % p == 0)
     calls = []
     for i in range(parts):
-        part = list(args)
-        part[rows] = x[i * size // parts : (i + 1) * size // parts]
-        calls.append(part)
+        one = list(args)
+        one[rows] = x[i * size // parts : (i + 1) * size // parts]
+        calls.append(one)
     return calls

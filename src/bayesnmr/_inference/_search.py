@@ -28,7 +28,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ._data import Dataset
-from ._descent import Space, descend_stage, screen, split_rows, to_hz
+from ._descent import Space, descend_stage, screen, split_args, split_rows, to_hz
 from ._multiplets import candidate_sets, line_density
 
 _MAX_ORDERS = 2000  # orders tried per offset set (sampled beyond this)
@@ -65,15 +65,17 @@ def search(data: Dataset, space: Space, solver, *, n_starts, steps, broadening, 
     consts = space.consts(data)
     screen_plan = space.plan(data, 1)
     coarse, fine = (broadening[0], broadening[-1]) if broadening else (None, None)
-    short = max(steps // 3, 5)
+    short = min(max(steps // 3, 5), steps)
+    part = n_starts // len(split_args((np.zeros(n_starts),)))  # the full descents' part
 
     def stage(cands):
         """Screen, short descents from the best 4 n_starts, full ones from the best n_starts."""
         best = np.argsort(_screen(screen_plan, consts, solver, coarse, cands))[: 4 * n_starts]
         pre = _pad(cands[best], 4 * n_starts)
         pre, _ = _descents(
-            data, space, consts, solver, pre, short, tuple(dict.fromkeys((coarse, fine)))
-        )
+            data, space, consts, solver, pre, steps, tuple(dict.fromkeys((coarse, fine))),
+            n_steps=short, part=part,
+        )  # fmt: skip
         best = np.argsort(_screen(screen_plan, consts, solver, fine, pre))[:n_starts]
         return _descents(data, space, consts, solver, pre[best], steps, (*broadening, None))
 
@@ -184,14 +186,17 @@ def _pad(rows: np.ndarray, size: int) -> np.ndarray:
     return rows[np.arange(size) % len(rows)]
 
 
-def _descents(data, space, consts, solver, starts, steps, taus):
-    """L-BFGS from each row of `starts` (Hz) through the stages `taus`: the end points
-    (Hz) and their misfits on the data."""
+def _descents(data, space, consts, solver, starts, steps, taus, n_steps=None, part=None):
+    """L-BFGS from each row of `starts` (Hz) through the stages `taus`, `n_steps` steps
+    each (default `steps`), in parts of `part` rows (default: one per core): the end
+    points (Hz) and their misfits on the data. The short descents run the full ones'
+    program (`steps` and the part's size fix it) for fewer steps: one compilation."""
     plan = space.plan(data, steps)
     u = jnp.asarray(space.to_u(starts))
+    count = jnp.asarray(steps if n_steps is None else n_steps)  # traced: one program
     for tau in taus:
         tau = jnp.asarray(np.inf if tau is None else tau)
-        u = split_rows(descend_stage, plan, consts, solver, tau, u)[0]
+        u = split_rows(descend_stage, plan, consts, solver, tau, u, count, rows=4, part=part)[0]
     x = np.asarray(jax.vmap(lambda v: to_hz(consts, v))(u))
     return x, _screen(space.plan(data, 1), consts, solver, None, x)
 
