@@ -66,15 +66,21 @@ def search(data: Dataset, space: Space, solver, *, n_starts, steps, broadening, 
     screen_plan = space.plan(data, 1)
     coarse, fine = (broadening[0], broadening[-1]) if broadening else (None, None)
     short = min(max(steps // 3, 5), steps)
-    part = n_starts // len(split_args((np.zeros(n_starts),)))  # the full descents' part
+    # On a CPU the short descents run the full ones' program for fewer steps (one
+    # compilation); under `vmap` (elsewhere) a traced step count would run every step.
+    if jax.default_backend() == "cpu":
+        part = n_starts // len(split_args((np.zeros(n_starts),)))  # the full descents' part
+        pre_steps, pre_kw = steps, {"n_steps": short, "part": part}
+    else:
+        pre_steps, pre_kw = short, {}
 
     def stage(cands):
         """Screen, short descents from the best 4 n_starts, full ones from the best n_starts."""
         best = np.argsort(_screen(screen_plan, consts, solver, coarse, cands))[: 4 * n_starts]
         pre = _pad(cands[best], 4 * n_starts)
         pre, _ = _descents(
-            data, space, consts, solver, pre, steps, tuple(dict.fromkeys((coarse, fine))),
-            n_steps=short, part=part,
+            data, space, consts, solver, pre, pre_steps, tuple(dict.fromkeys((coarse, fine))),
+            **pre_kw,
         )  # fmt: skip
         best = np.argsort(_screen(screen_plan, consts, solver, fine, pre))[:n_starts]
         return _descents(data, space, consts, solver, pre[best], steps, (*broadening, None))
