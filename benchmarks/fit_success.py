@@ -54,7 +54,7 @@ def run_one(n_spins: int, k: int, quick: bool, host: dict) -> dict:
     seconds = time.perf_counter() - t0
     cpu_seconds = time.process_time() - c0
     space = Space(bn.Priors.from_data(data))
-    plan, consts = space.plan(data, 1, ()), space.consts(data)
+    plan, consts = space.plan(data, 1), space.consts(data)
     loss_truth = float(loss_hz(plan, consts, None, None, np.r_[offsets, j]))
     found = np.r_[res.offsets_hz, res.j_hz]
     err = min(
