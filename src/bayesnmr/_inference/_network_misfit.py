@@ -6,13 +6,12 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from .._physics._grid import TimeGrid
 from .._physics._simulate import simulate
 from .._physics._system import SpinSystem
 from ._data import Dataset
-from ._descent import jtj, over_rows
+from ._descent import jtj, lbfgs_batch
 from ._network_space import NetworkSpace
 
 
@@ -69,20 +68,10 @@ def _build(plan: _Plan):
     unconstrained), `batch(xs, w, c)` (the misfit at every row, Hz) and `hessian(x, c)`
     (of the data's misfit)."""
 
-    def descend(u, w, c):
-        f = lambda v: _misfit(plan, c, _to_hz(c, v), w)  # noqa: E731
-        opt = optax.lbfgs()
-        value_and_grad = optax.value_and_grad_from_state(f)
+    def descend(u, w, c):  # the chains' L-BFGS: the best point each start visited
+        return lbfgs_batch(lambda v: _misfit(plan, c, _to_hz(c, v), w), plan.steps)(u)[0]
 
-        def step(carry, _):
-            v, state = carry
-            value, grad = value_and_grad(v, state=state)
-            updates, state = opt.update(grad, state, v, value=value, grad=grad, value_fn=f)
-            return (optax.apply_updates(v, updates), state), value
-
-        return jax.lax.scan(step, (u, opt.init(u)), length=plan.steps)[0][0]
-
-    stage = jax.jit(lambda u, w, c: over_rows(lambda v: descend(v, w, c), u))
+    stage = jax.jit(descend)
     batched = jax.jit(jax.vmap(functools.partial(_misfit, plan), in_axes=(None, 0, None)))
 
     def batch(xs, w, c):
