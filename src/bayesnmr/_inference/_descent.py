@@ -247,6 +247,12 @@ def split_rows(fn, *args, rows: int = -1, part: int | None = None):
     return jax.tree.map(lambda *o: jnp.concatenate(o), *outs)
 
 
+def part_rows(size: int) -> int:
+    """The rows of each part `split_rows` makes of a batch of `size` rows by default: a
+    batch of another size split into parts of this many shares their compilation."""
+    return size // len(split_args((np.zeros(size),)))
+
+
 def split_args(args: tuple, rows: int = -1, part: int | None = None) -> list[list]:
     """The arguments of each part of `split_rows` (one part per core, as many as divide
     the batch `args[rows]`; or parts of `part` rows if that divides it)."""

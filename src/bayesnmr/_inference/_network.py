@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from ._descent import split_args, split_rows
+from ._descent import part_rows, split_rows
 from ._network_misfit import _functions, _plan_and_consts, _to_hz
 from ._network_space import NetworkSpace, check_network_data
 
@@ -74,7 +74,7 @@ def fit_network(data, spec, *, solver=None, init=None, n_starts=None, steps=25,
         return jnp.ones_like(times) if tau is None else jnp.exp(-times / tau)
 
     # Every batch in parts of the full descents' size: one compilation of `stage_c`.
-    part = n_starts // len(split_args((np.zeros(n_starts),)))
+    part = part_rows(n_starts)
 
     def stage(u, w):
         return split_rows(stage_c, u, w, consts, rows=0, part=part)

@@ -28,7 +28,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ._data import Dataset
-from ._descent import Space, descend_stage, screen, split_args, split_rows, to_hz
+from ._descent import Space, descend_stage, part_rows, screen, split_rows, to_hz
 from ._multiplets import candidate_sets, line_density
 
 _MAX_ORDERS = 2000  # orders tried per offset set (sampled beyond this)
@@ -69,8 +69,7 @@ def search(data: Dataset, space: Space, solver, *, n_starts, steps, broadening, 
     # On a CPU the short descents run the full ones' program for fewer steps (one
     # compilation); under `vmap` (elsewhere) a traced step count would run every step.
     if jax.default_backend() == "cpu":
-        part = n_starts // len(split_args((np.zeros(n_starts),)))  # the full descents' part
-        pre_steps, pre_kw = steps, {"n_steps": short, "part": part}
+        pre_steps, pre_kw = steps, {"n_steps": short, "part": part_rows(n_starts)}
     else:
         pre_steps, pre_kw = short, {}
 
