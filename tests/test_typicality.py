@@ -128,6 +128,7 @@ def test_under_jit_needs_a_spectral_radius():
         ({"n_vectors": 0}, "`n_vectors` must be a positive int"),
         ({"seed": 1.5}, "`seed` must be a non-negative int"),
         ({"spectral_radius_hz": -1.0}, "`spectral_radius_hz` must be positive"),
+        ({"window": 0}, "`window` must be a positive int or None"),
     ],
 )
 def test_bad_arguments(kwargs, match):
